@@ -1,0 +1,139 @@
+// @rpc, @cpuBound and @http mark methods; the container reads the marks when it starts.
+//
+// Node 20 has no Symbol.metadata, so marks are kept in a WeakMap keyed by the method's
+// function object: every decorator on one method receives the same function, so
+// `@rpc @cpuBound` and `@cpuBound @rpc` both end up on one record, in either order.
+// Both TC39 standard decorators and TypeScript's legacy `experimentalDecorators` call
+// shapes are accepted, so a project's tsconfig choice does not break its services.
+
+import { EnokiError } from './errors.js';
+
+export interface CpuBoundOptions {
+  /** Abort the call after this many milliseconds (the thread running it is replaced). */
+  timeout?: number;
+}
+
+export interface HttpRoute {
+  method: string;
+  path: string;
+}
+
+export interface MethodMarks {
+  /** The method's property name on the class. */
+  methodName: string;
+  /** Wire name(s) it answers to over RPC; absent when not an RPC entrypoint. */
+  rpc?: { name: string };
+  http: HttpRoute[];
+  cpuBound?: CpuBoundOptions;
+  /** Error classes that are the caller's fault: logged at warn level without a stack. */
+  expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
+}
+
+const marks = new WeakMap<Function, MethodMarks>();
+
+function marksFor(fn: Function, methodName: string): MethodMarks {
+  let record = marks.get(fn);
+  if (!record) {
+    record = { methodName, http: [] };
+    marks.set(fn, record);
+  }
+  return record;
+}
+
+/** The marks on one function, if any decorator touched it. */
+export function getMethodMarks(fn: unknown): MethodMarks | undefined {
+  return typeof fn === 'function' ? marks.get(fn) : undefined;
+}
+
+type Legacy = [target: object, key: string | symbol, descriptor: PropertyDescriptor];
+type Standard = [value: Function, context: ClassMethodDecoratorContext];
+
+/** Apply `mark` to the decorated method, whichever decorator protocol called us. */
+function applyMark(decorator: string, callArgs: unknown[], mark: (record: MethodMarks) => void): void {
+  if (callArgs.length === 2 && typeof callArgs[0] === 'function' && isContext(callArgs[1])) {
+    const [value, context] = callArgs as Standard;
+    if (context.kind !== 'method' || context.static || context.private) {
+      throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', [decorator, String(context.name), 'it goes on a public instance method']);
+    }
+    mark(marksFor(value, String(context.name)));
+    return;
+  }
+  if (callArgs.length === 3 && typeof (callArgs as Legacy)[2] === 'object') {
+    const [target, key, descriptor] = callArgs as Legacy;
+    if (typeof descriptor.value !== 'function' || typeof target === 'function') {
+      throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', [decorator, String(key), 'it goes on a public instance method']);
+    }
+    mark(marksFor(descriptor.value as Function, String(key)));
+    return;
+  }
+  throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', [decorator, '?', 'it was not called as a method decorator']);
+}
+
+function isContext(value: unknown): value is ClassMethodDecoratorContext {
+  return typeof value === 'object' && value !== null && 'kind' in value && 'name' in value;
+}
+
+type MethodDecorator = <T extends Function>(value: T, context: ClassMethodDecoratorContext) => void;
+
+export interface RpcOptions {
+  /** Wire name, when it should differ from the method name. */
+  name?: string;
+  /** Errors this method raises on bad input (nameko's `expected_exceptions`). */
+  expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
+}
+
+/**
+ * Marks a method as an RPC entrypoint: `@rpc` or `@rpc({ name: 'alias' })`.
+ * It answers `<service>.<name>` on the rpc exchange.
+ */
+export function rpc(options?: RpcOptions): MethodDecorator;
+export function rpc<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
+export function rpc(...args: unknown[]): unknown {
+  if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
+    const options = (args[0] ?? {}) as RpcOptions;
+    if (options.name !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.name)) {
+      throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['rpc', options.name, 'an RPC name is letters, digits and _ (no dots)']);
+    }
+    return (...inner: unknown[]) => applyMark('rpc', inner, (m) => {
+      m.rpc = { name: options.name ?? m.methodName };
+      if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
+    });
+  }
+  applyMark('rpc', args, (m) => (m.rpc = { name: m.methodName }));
+  return undefined;
+}
+
+/**
+ * Runs the method in the worker-thread pool instead of on the main event loop, so a
+ * long computation cannot starve the AMQP heartbeat. Combine with @rpc or @http in any
+ * order: `@rpc @cpuBound` or `@cpuBound({ timeout: 60_000 }) @rpc`.
+ */
+export function cpuBound(options?: CpuBoundOptions): MethodDecorator;
+export function cpuBound<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
+export function cpuBound(...args: unknown[]): unknown {
+  if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
+    const options = { ...((args[0] ?? {}) as CpuBoundOptions) };
+    if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) {
+      throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['cpuBound', String(options.timeout), 'timeout is a positive number of milliseconds']);
+    }
+    return (...inner: unknown[]) => applyMark('cpuBound', inner, (m) => (m.cpuBound = options));
+  }
+  applyMark('cpuBound', args, (m) => (m.cpuBound = {}));
+  return undefined;
+}
+
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/**
+ * Marks a method as an HTTP entrypoint on the process's web server
+ * (WEB_SERVER_ADDRESS): `@http('GET', '/hello/:name')`. Several methods may be given
+ * as 'GET,POST'.
+ */
+export function http(method: string, path: string): MethodDecorator {
+  const methods = method.split(',').map((m) => m.trim().toUpperCase());
+  for (const m of methods) {
+    if (!HTTP_METHODS.has(m)) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, `unknown HTTP method ${m}`]);
+  }
+  if (!path.startsWith('/')) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, 'the path must start with /']);
+  return (...inner: unknown[]) => applyMark('http', inner, (m) => m.http.push(...methods.map((verb) => ({ method: verb, path }))));
+}

@@ -1,0 +1,72 @@
+// DependencyProvider: nameko's extension point, with nameko's hooks.
+//
+// A service declares a provider as an instance field:
+//
+//     class GreetingService {
+//       static name = 'greeting_service';
+//       log = new LoggingDependency();
+//     }
+//
+// Lifecycle, once per container (per service per process), in this order:
+//   1. constructor          - declarative only: keep it cheap, it runs for every call too
+//                             (a fresh service instance is made per call, as in nameko)
+//   2. setup()              - before the container starts: open pools, read config
+//   3. start()              - the container is starting; entrypoints start after this
+//   ... calls are served ...
+//   4. stop()               - graceful stop, after every call in flight has finished
+//      kill()               - instead of stop(), on a forced stop: release at once
+//
+// Per call (a "worker"), in this order:
+//   1. getDependency(ctx)   - its return value is what `this.<field>` holds in the method
+//   2. workerSetup(ctx)     - for every provider, before the method runs
+//   3. the method runs (inline, or in a pool thread for @cpuBound)
+//   4. the entrypoint answers (RPC reply published, HTTP response written)
+//   5. workerResult(ctx, result, error) - for every provider; `error` is set if it threw
+//   6. workerTeardown(ctx)  - for every provider, always, even after an error
+//
+// Hooks run on the main thread, also around @cpuBound methods. A hook may be async; the
+// container awaits it. An error thrown by a hook is logged with the provider's name and
+// does not stop the other providers' hooks.
+
+import type { ServiceContainer } from './service-container.js';
+import type { WorkerContext } from './worker-context.js';
+
+export abstract class DependencyProvider<T = unknown> {
+  /** The container this provider is bound to; set before setup(). */
+  container!: ServiceContainer;
+  /** The field name it was declared under on the service class. */
+  attrName!: string;
+
+  /** Once, before the container starts. */
+  setup(): void | Promise<void> {}
+  /** Once, when the container starts. */
+  start(): void | Promise<void> {}
+  /** Once, on graceful stop, after calls in flight have finished. */
+  stop(): void | Promise<void> {}
+  /** Once, on a forced stop, instead of stop(). Release resources without waiting. */
+  kill(): void | Promise<void> {}
+
+  /** What the service method sees in `this.<attrName>` for this call. */
+  abstract getDependency(ctx: WorkerContext): T;
+
+  workerSetup(_ctx: WorkerContext): void | Promise<void> {}
+  workerResult(_ctx: WorkerContext, _result: unknown, _error: Error | undefined): void | Promise<void> {}
+  workerTeardown(_ctx: WorkerContext): void | Promise<void> {}
+}
+
+/** The type a provider injects into the method. */
+export type Injected<P> = P extends DependencyProvider<infer T> ? T : never;
+
+/**
+ * Types a provider class by what it injects, so a field declared as
+ * `log = new LoggingDependency()` is typed as the logger the method receives:
+ *
+ *     export const LoggingDependency = dependency(LoggingProvider);
+ *
+ * At run time it returns the class unchanged.
+ */
+export function dependency<A extends unknown[], P extends DependencyProvider<unknown>>(
+  cls: new (...args: A) => P,
+): new (...args: A) => Injected<P> {
+  return cls as unknown as new (...args: A) => Injected<P>;
+}

@@ -1,0 +1,146 @@
+// The one catalogue of enoki's own errors. Every error enoki raises carries a stable
+// `code` (ENOKI_ERR_*), a message made from a template, and whether retrying the same
+// operation can help. test/errors-catalogue.test.ts pins this table, so a code is never
+// renamed or reused by accident: callers match on codes, not on message text.
+//
+// Errors that cross the wire (MethodNotFound, IncorrectSignature, MalformedRequest,
+// RemoteError, UnknownService) keep nameko's class names so that Python and TypeScript
+// callers see the same exception types; they carry an ENOKI_ERR_* code as well.
+
+export interface ErrorSpec {
+  /** Message template; `%s` placeholders are filled in order from the arguments. */
+  readonly message: string;
+  /** True when the same call may succeed if simply tried again later. */
+  readonly retryable: boolean;
+}
+
+export const ERROR_CATALOGUE = {
+  ENOKI_ERR_CONFIG_FILE: { message: 'cannot read config file %s: %s', retryable: false },
+  ENOKI_ERR_CONFIG_INVALID: { message: 'invalid config %s in %s: %s', retryable: false },
+  ENOKI_ERR_CONFIG_VAR: { message: 'config %s in %s: environment variable %s is not set and has no default', retryable: false },
+  ENOKI_ERR_SERVICE_INVALID: { message: 'service class %s is not a valid enoki service: %s', retryable: false },
+  ENOKI_ERR_SERVICE_LOAD: { message: 'cannot load service %s: %s', retryable: false },
+  ENOKI_ERR_DECORATOR_USAGE: { message: 'decorator @%s used wrongly on %s: %s', retryable: false },
+  ENOKI_ERR_CONNECT: { message: 'cannot connect to %s: %s', retryable: true },
+  ENOKI_ERR_DISCONNECTED: { message: 'the connection to %s is down; %s', retryable: true },
+  ENOKI_ERR_CLIENT_CLOSED: { message: 'the RPC client was closed; %s cannot be called', retryable: false },
+  ENOKI_ERR_CONTAINER_STATE: { message: 'service %s is %s; %s', retryable: false },
+  ENOKI_ERR_UNKNOWN_SERVICE: { message: 'no service is listening for %s (nothing bound to routing key %s on exchange %s)', retryable: true },
+  ENOKI_ERR_METHOD_NOT_FOUND: { message: '%s', retryable: false },
+  ENOKI_ERR_INCORRECT_SIGNATURE: { message: '%s', retryable: false },
+  ENOKI_ERR_MALFORMED_REQUEST: { message: '%s', retryable: false },
+  ENOKI_ERR_REMOTE: { message: '%s %s', retryable: false },
+  ENOKI_ERR_RPC_TIMEOUT: { message: 'call %s got no reply within %s ms', retryable: true },
+  ENOKI_ERR_PUBLISH: { message: 'publishing to %s failed: %s', retryable: true },
+  ENOKI_ERR_BODY_TOO_LARGE: { message: 'message body of %s bytes exceeds the limit of %s bytes', retryable: false },
+  ENOKI_ERR_NOT_CLONEABLE: { message: '%s of %s cannot cross to a pool thread: %s', retryable: false },
+  ENOKI_ERR_WORKER_DIED: { message: '%s: the pool thread running it died (%s)', retryable: true },
+  ENOKI_ERR_POOL_FULL: { message: '%s: the worker pool queue is full (%s tasks waiting)', retryable: true },
+  ENOKI_ERR_ABORTED: { message: '%s was aborted: %s', retryable: true },
+  ENOKI_ERR_HTTP_BODY: { message: 'request body could not be read: %s', retryable: false },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+function format(template: string, args: readonly unknown[]): string {
+  let i = 0;
+  return template.replace(/%s/g, () => (i < args.length ? String(args[i++]) : '%s'));
+}
+
+export interface EnokiErrorOptions {
+  cause?: unknown;
+}
+
+/** Base class of every error enoki raises itself. */
+export class EnokiError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, args: readonly unknown[] = [], options: EnokiErrorOptions = {}) {
+    const spec: ErrorSpec = ERROR_CATALOGUE[code];
+    super(format(spec.message, args), options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = spec.retryable;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+// --- Errors with nameko names: these are what callers catch. ---------------------------
+
+/** The service has no RPC method of that name (nameko.exceptions.MethodNotFound). */
+export class MethodNotFound extends EnokiError {
+  constructor(message: string) {
+    super('ENOKI_ERR_METHOD_NOT_FOUND', [message]);
+  }
+}
+
+/** Arguments did not fit the method's parameters (nameko.exceptions.IncorrectSignature). */
+export class IncorrectSignature extends EnokiError {
+  constructor(message: string) {
+    super('ENOKI_ERR_INCORRECT_SIGNATURE', [message]);
+  }
+}
+
+/** The request body was not `{"args": [...], "kwargs": {...}}` JSON (nameko.exceptions.MalformedRequest). */
+export class MalformedRequest extends EnokiError {
+  constructor(message: string) {
+    super('ENOKI_ERR_MALFORMED_REQUEST', [message]);
+  }
+}
+
+/** Nothing consumes the target service's queue: the mandatory publish came back. */
+export class UnknownService extends EnokiError {
+  readonly serviceName: string;
+  constructor(serviceName: string, routingKey: string, exchange: string) {
+    super('ENOKI_ERR_UNKNOWN_SERVICE', [serviceName, routingKey, exchange]);
+    this.serviceName = serviceName;
+  }
+}
+
+/** No reply arrived within the call's timeout. The call may still run on the service. */
+export class RpcTimeout extends EnokiError {
+  readonly timeoutMs: number;
+  constructor(target: string, timeoutMs: number) {
+    super('ENOKI_ERR_RPC_TIMEOUT', [target, timeoutMs]);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The remote method raised. `excType` is the remote exception's class name (a Python
+ * class name for nameko services), `value` its message; `remoteStack` is set when the
+ * service was configured to send stacks.
+ */
+export class RemoteError extends EnokiError {
+  readonly excType: string;
+  readonly value: string;
+  readonly excPath: string | undefined;
+  readonly excArgs: readonly unknown[];
+  readonly remoteStack: string | undefined;
+  constructor(excType: string, value: string, details: { excPath?: string; excArgs?: readonly unknown[]; remoteStack?: string } = {}) {
+    super('ENOKI_ERR_REMOTE', [excType, value]);
+    this.excType = excType;
+    this.value = value;
+    this.excPath = details.excPath;
+    this.excArgs = details.excArgs ?? [];
+    this.remoteStack = details.remoteStack;
+  }
+}
+
+/**
+ * Throw (or subclass) this from a service method for failures that are the caller's
+ * fault and expected in normal operation: they are logged at warn level without a
+ * stack, and an HTTP entrypoint answers 400. Same idea as nameko's `expected_exceptions`.
+ */
+export class ExpectedError extends Error {
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+export function isEnokiError(err: unknown, code?: ErrorCode): err is EnokiError {
+  return err instanceof EnokiError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,143 @@
+// ClusterRpcProxy: the long-lived client for scripts and web servers.
+//
+//     await using rpc = await ClusterRpcProxy.connect(loadConfig('config.yaml'));
+//     await rpc.greeting_service.hello('world');
+//
+// One connection and one reply queue per client, any number of calls in flight. Make one
+// per process and share it: connecting costs a TCP and AMQP handshake plus a queue
+// declaration, far more than a call.
+
+import type { Logger } from 'pino';
+import { randomUUID } from 'node:crypto';
+import { loadConfig, type EnokiConfig } from '../config.js';
+import { EnokiError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { createTransport } from '../transport/create-transport.js';
+import type { Transport } from '../transport/transport.js';
+import { ReplyListener, type CallOptions } from './reply-listener.js';
+import { serviceProxy, type AnyServiceProxy, type ServiceProxy } from './service-proxy.js';
+import type { ContextData } from './wire.js';
+
+export interface ClientOptions {
+  /** Context data sent with every call as `nameko.<key>` headers. */
+  contextData?: ContextData;
+  /** Default per-call timeout in ms (default: RPC_TIMEOUT from config, else none). */
+  timeoutMs?: number | null;
+  /** Name in the reply queue and the call id stack (nameko: 'standalone_rpc_proxy'). */
+  name?: string;
+  logger?: Logger;
+  /** Use this transport instead of one made from AMQP_URI; the caller owns it. */
+  transport?: Transport;
+}
+
+/** Services by name; with a type map, `ClusterRpcProxy.connect<{ greeting_service: GreetingService }>()`. */
+export type ClusterServices<M> = { [K in keyof M]: ServiceProxy<M[K]> };
+
+export type ClusterClient<M = Record<string, unknown>> = ClusterRpcProxy &
+  (string extends keyof M ? Record<string, AnyServiceProxy> : ClusterServices<M>);
+
+const OWN = new Set<PropertyKey>(['call', 'close', 'withContext', 'service', 'inFlight', 'closed', 'then', 'catch', 'finally', 'constructor', 'toJSON']);
+
+export class ClusterRpcProxy {
+  private closedFlag = false;
+
+  private constructor(
+    private readonly listener: ReplyListener,
+    private readonly transport: Transport,
+    private readonly ownsTransport: boolean,
+    private readonly defaults: { contextData: ContextData; timeoutMs: number | null; callIdStack: string[] },
+    private readonly root: ClusterRpcProxy | null,
+  ) {}
+
+  /** Connect once; call `close()` (or `await using`) when done. */
+  static async connect<M = Record<string, unknown>>(config?: EnokiConfig | string, options: ClientOptions = {}): Promise<ClusterClient<M>> {
+    const resolved = typeof config === 'string' || config === undefined ? loadConfig(config) : config;
+    const name = options.name ?? 'standalone_rpc_proxy';
+    const logger = options.logger ?? createLogger(resolved.LOGGING, 'enoki-client');
+    const transport = options.transport ?? createTransport(resolved, `enoki client ${name}`, logger);
+    if (!options.transport) await transport.open();
+    const listener = new ReplyListener(transport, resolved.rpc_exchange, name, logger);
+    try {
+      await listener.start();
+    } catch (err) {
+      if (!options.transport) await transport.close();
+      throw err;
+    }
+    const timeoutMs = options.timeoutMs !== undefined ? options.timeoutMs : resolved.RPC_TIMEOUT === null ? null : resolved.RPC_TIMEOUT * 1000;
+    const client = new ClusterRpcProxy(
+      listener,
+      transport,
+      !options.transport,
+      // A standalone caller has one stable call id, like nameko's 'standalone_rpc_proxy.call.<uuid>'.
+      { contextData: { ...options.contextData }, timeoutMs, callIdStack: [`${name}.call.${randomUUID()}`] },
+      null,
+    );
+    return client.asProxy() as ClusterClient<M>;
+  }
+
+  private asProxy(): this {
+    return new Proxy(this, {
+      get(target, prop, receiver) {
+        if (typeof prop !== 'string' || OWN.has(prop) || prop in target) return Reflect.get(target, prop, receiver);
+        return target.service(prop);
+      },
+    });
+  }
+
+  /** Calls waiting for a reply on this client (shared by its withContext views). */
+  get inFlight(): number {
+    return this.listener.inFlight;
+  }
+
+  get closed(): boolean {
+    return (this.root ?? this).closedFlag;
+  }
+
+  /** The proxy for one service: `client.service('greeting_service').hello('x')`. */
+  service<S = unknown>(name: string): unknown extends S ? AnyServiceProxy : ServiceProxy<S> {
+    return serviceProxy((service, method, args, options) => this.call(service, method, args, options), name, () => ({
+      contextData: this.defaults.contextData,
+      timeoutMs: this.defaults.timeoutMs,
+    })) as never;
+  }
+
+  /** Call `<service>.<method>` directly; kwargs and options as a Python caller would pass them. */
+  call(service: string, method: string, args: unknown[] = [], options: CallOptions = {}): Promise<unknown> {
+    if (this.closed) return Promise.reject(new EnokiError('ENOKI_ERR_CLIENT_CLOSED', [`${service}.${method}`]));
+    return this.listener.call(service, method, args, {
+      ...options,
+      contextData: { ...this.defaults.contextData, ...options.contextData },
+      callIdStack: this.defaults.callIdStack,
+      timeoutMs: options.timeoutMs !== undefined ? options.timeoutMs : this.defaults.timeoutMs,
+    });
+  }
+
+  /**
+   * A view of this client that adds context data to every call (a user id, a request
+   * id), sharing its connection: what a web server makes per request. Closing the view
+   * does not close the client.
+   */
+  withContext<M = Record<string, unknown>>(contextData: ContextData): ClusterClient<M> {
+    const view = new ClusterRpcProxy(
+      this.listener,
+      this.transport,
+      false,
+      { ...this.defaults, contextData: { ...this.defaults.contextData, ...contextData } },
+      this.root ?? this,
+    );
+    return view.asProxy() as ClusterClient<M>;
+  }
+
+  /** Fail pending calls, stop consuming replies and close the connection (if owned). */
+  async close(): Promise<void> {
+    if (this.root) return; // a view owns nothing
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    await this.listener.close();
+    if (this.ownsTransport) await this.transport.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

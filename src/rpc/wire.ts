@@ -1,0 +1,192 @@
+// nameko's RPC wire format, read off real captures (../shared/fixtures/nameko-wire/):
+//   request body  {"args": [...], "kwargs": {...}}
+//   reply body    {"result": <value>, "error": null | {exc_type, exc_path, exc_args, value}}
+//   headers       'nameko.<key>' per context-data key; 'nameko.call_id_stack' an array of
+//                 '<service>.<method>.<uuid>' strings, oldest first.
+// Everything that turns bytes into values or values into bytes for RPC lives here, so
+// the consumer, the client and the tests agree on one reading.
+
+import { IncorrectSignature, MalformedRequest, MethodNotFound, RemoteError, type EnokiError } from '../errors.js';
+import type { MessageProperties } from '../transport/transport.js';
+
+export const HEADER_PREFIX = 'nameko';
+export const CALL_ID_STACK_KEY = 'call_id_stack';
+export const JSON_CONTENT_TYPE = 'application/json';
+
+export interface RpcRequest {
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+}
+
+export interface WireError {
+  exc_type: string;
+  exc_path: string;
+  exc_args: unknown[];
+  value: string;
+  /** enoki extension, only sent when INCLUDE_REMOTE_STACK is on; nameko ignores unknown keys. */
+  stack?: string;
+}
+
+export interface RpcReply {
+  result: unknown;
+  error: WireError | null;
+}
+
+/** Context data travels as headers; only plain JSON-able values are kept. */
+export type ContextData = Record<string, unknown>;
+
+/**
+ * Parse a request body. Anything but a JSON object with an `args` array and a `kwargs`
+ * object is a MalformedRequest (nameko's reply for it), never an exception that could
+ * take the consumer down.
+ */
+export function decodeRequest(body: Buffer, properties: MessageProperties): RpcRequest {
+  const type = properties.contentType;
+  if (type !== undefined && type !== JSON_CONTENT_TYPE && type !== 'application/x-json' && type !== 'text/json') {
+    throw new MalformedRequest(`Unsupported content type ${JSON.stringify(type)}: enoki speaks application/json`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new MalformedRequest(`Message body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new MalformedRequest('Message must be a JSON object with "args" and "kwargs"');
+  }
+  const obj = parsed as Record<string, unknown>;
+  const args = Object.hasOwn(obj, 'args') ? obj.args : [];
+  const kwargs = Object.hasOwn(obj, 'kwargs') ? obj.kwargs : {};
+  if (!Array.isArray(args)) throw new MalformedRequest('Message field "args" must be a list');
+  if (kwargs === null || typeof kwargs !== 'object' || Array.isArray(kwargs)) {
+    throw new MalformedRequest('Message field "kwargs" must be a mapping');
+  }
+  return { args, kwargs: kwargs as Record<string, unknown> };
+}
+
+export function encodeRequest(args: readonly unknown[], kwargs: Readonly<Record<string, unknown>> = {}): Buffer {
+  return Buffer.from(JSON.stringify({ args, kwargs }));
+}
+
+/** JSON that cannot fail: undefined becomes null, BigInt a string, cycles an error. */
+export function encodeReply(reply: RpcReply): Buffer {
+  return Buffer.from(
+    JSON.stringify(reply, (_key, value: unknown) => {
+      if (value === undefined) return null;
+      if (typeof value === 'bigint') return value.toString();
+      return value;
+    }),
+  );
+}
+
+export function decodeReply(body: Buffer): RpcReply {
+  const parsed = JSON.parse(body.toString('utf8')) as unknown;
+  if (parsed === null || typeof parsed !== 'object' || !('result' in parsed) && !('error' in parsed)) {
+    throw new MalformedRequest('Reply is not {"result": ..., "error": ...}');
+  }
+  const reply = parsed as Partial<RpcReply>;
+  return { result: reply.result ?? null, error: reply.error ?? null };
+}
+
+// --- errors ------------------------------------------------------------------------
+
+/** Errors that nameko clients rebuild as their own class, keyed by exc_path. */
+const NAMEKO_PATHS: Record<string, string> = {
+  MethodNotFound: 'nameko.exceptions.MethodNotFound',
+  IncorrectSignature: 'nameko.exceptions.IncorrectSignature',
+  MalformedRequest: 'nameko.exceptions.MalformedRequest',
+};
+
+/**
+ * Serialize a thrown value into nameko's error shape. `exc_args` are strings, as
+ * nameko's safe_for_serialization makes them; an error may carry its own `args`
+ * array (Python-style) and `excPath` (static or instance) to control the wire form.
+ */
+export function serializeError(err: unknown, includeStack = false): WireError {
+  if (!(err instanceof Error)) {
+    const text = safeString(err);
+    return { exc_type: 'Error', exc_path: 'enoki.Error', exc_args: [text], value: text };
+  }
+  const excType = err.name || err.constructor?.name || 'Error';
+  const custom = err as Error & { args?: unknown; excPath?: unknown };
+  const staticPath = (err.constructor as { excPath?: unknown }).excPath;
+  const excPath =
+    NAMEKO_PATHS[excType] ??
+    (typeof custom.excPath === 'string' ? custom.excPath : typeof staticPath === 'string' ? staticPath : `enoki.${excType}`);
+  const rawArgs = Array.isArray(custom.args) ? custom.args : err.message ? [err.message] : [];
+  const wire: WireError = {
+    exc_type: excType,
+    exc_path: excPath,
+    exc_args: rawArgs.map(safeString),
+    value: err.message,
+  };
+  if (includeStack && err.stack) wire.stack = err.stack;
+  return wire;
+}
+
+function safeString(value: unknown): string {
+  if (typeof value === 'string') return value;
+  try {
+    const json = JSON.stringify(value);
+    return json === undefined ? String(value) : json;
+  } catch {
+    return String(value);
+  }
+}
+
+/** Rebuild the error a caller sees, as nameko's client does. */
+export function deserializeError(error: WireError): EnokiError {
+  const value = typeof error.value === 'string' ? error.value : safeString(error.value);
+  switch (error.exc_path) {
+    case NAMEKO_PATHS.MethodNotFound:
+      return new MethodNotFound(value);
+    case NAMEKO_PATHS.IncorrectSignature:
+      return new IncorrectSignature(value);
+    case NAMEKO_PATHS.MalformedRequest:
+      return new MalformedRequest(value);
+    default:
+      return new RemoteError(String(error.exc_type), value, {
+        excPath: error.exc_path,
+        excArgs: Array.isArray(error.exc_args) ? error.exc_args : [],
+        remoteStack: typeof error.stack === 'string' ? error.stack : undefined,
+      });
+  }
+}
+
+// --- headers -----------------------------------------------------------------------
+
+/** Split 'nameko.*' headers into context data; other headers are not ours and stay out. */
+export function contextFromHeaders(headers: Record<string, unknown> | undefined): { contextData: ContextData; callIdStack: string[] } {
+  const contextData: ContextData = {};
+  let callIdStack: string[] = [];
+  if (!headers) return { contextData, callIdStack };
+  const prefix = `${HEADER_PREFIX}.`;
+  for (const [key, value] of Object.entries(headers)) {
+    if (!key.startsWith(prefix)) continue;
+    const name = key.slice(prefix.length);
+    if (name === '__proto__' || name === 'constructor' || name === 'prototype') continue;
+    if (name === CALL_ID_STACK_KEY) {
+      if (Array.isArray(value)) callIdStack = value.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)));
+      continue;
+    }
+    contextData[name] = Buffer.isBuffer(value) ? value.toString('utf8') : value;
+  }
+  return { contextData, callIdStack };
+}
+
+/** Headers for an outgoing request: every context-data key plus the (capped) call id stack. */
+export function headersFromContext(contextData: ContextData, callIdStack: readonly string[]): Record<string, unknown> {
+  const headers: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(contextData)) {
+    if (value === undefined || value === null || key === CALL_ID_STACK_KEY) continue;
+    headers[`${HEADER_PREFIX}.${key}`] = value;
+  }
+  headers[`${HEADER_PREFIX}.${CALL_ID_STACK_KEY}`] = [...callIdStack];
+  return headers;
+}
+
+/** nameko keeps the newest `parentCallsTracked + 1` entries of the stack. */
+export function capCallIdStack(stack: readonly string[], parentCallsTracked: number): string[] {
+  const keep = parentCallsTracked + 1;
+  return stack.length > keep ? stack.slice(stack.length - keep) : [...stack];
+}

@@ -1,0 +1,367 @@
+// ServiceContainer: one service class, run. It owns the service's dependency providers,
+// its entrypoints (the RPC consumer, HTTP routes), its transport connection, and the
+// path every call takes:
+//
+//   entrypoint takes a message -> spawnWorker() makes a WorkerContext -> dependencies are
+//   injected into a fresh service instance -> workerSetup hooks -> the method runs (inline,
+//   or in the worker pool for @cpuBound) -> the entrypoint answers (handleResult) ->
+//   workerResult hooks -> workerTeardown hooks.
+//
+// Unlike nameko, an error thrown by a method is always logged with its stack here, with
+// or without a logging dependency installed.
+
+import type { Logger } from 'pino';
+import { loadConfig, type EnokiConfig } from './config.js';
+import type { DependencyProvider } from './dependency-provider.js';
+import { EnokiError, ExpectedError } from './errors.js';
+import { createLogger } from './logger.js';
+import { acquireWatchdog, type WatchdogLease } from './loop-watchdog-lease.js';
+import type { ContextData } from './rpc/wire.js';
+import { defineService, type MethodDefinition, type ServiceClass, type ServiceDefinition } from './service-definition.js';
+import { RpcConsumer } from './rpc/rpc-consumer.js';
+import { Semaphore } from './semaphore.js';
+import { createTransport } from './transport/create-transport.js';
+import type { Transport } from './transport/transport.js';
+import { WorkerContext, type EntrypointKind } from './worker-context.js';
+
+/** Something that delivers calls into the container: the RPC consumer, the HTTP server. */
+export interface Entrypoint {
+  /** Begin taking calls. */
+  start(): Promise<void>;
+  /** Stop taking new calls; calls already taken are finished by the container. */
+  stop(): Promise<void>;
+}
+
+/** Runs a @cpuBound method somewhere other than the main event loop. */
+export interface OffloadExecutor {
+  run(request: OffloadRequest): Promise<unknown>;
+  /** Graceful: let running tasks finish (up to graceMs). Otherwise abort them now. */
+  close(graceful: boolean, graceMs: number): Promise<void>;
+}
+
+export interface OffloadRequest {
+  ctx: WorkerContext;
+  method: MethodDefinition;
+  args: unknown[];
+  /** What each dependency field holds for this call, by field name. */
+  dependencies: Record<string, unknown>;
+}
+
+export interface ContainerOptions {
+  /** A transport to use instead of one made from AMQP_URI (tests, shared connections). */
+  transport?: Transport;
+  logger?: Logger;
+  /**
+   * The module that exports the service class, for @cpuBound methods: pool threads
+   * import it to get the class. `enoki run` sets it; programmatic users pass
+   * `import.meta.url` of the service's file, or leave it out and let enoki find it from
+   * where the class was decorated.
+   */
+  module?: string;
+  /** The export name of the class in `module` (default: found by identity). */
+  exportName?: string;
+  /** Provide an executor for @cpuBound methods (tests); default: the piscina pool. */
+  offload?: OffloadExecutor;
+}
+
+export interface WorkerOutcome {
+  ctx: WorkerContext;
+  result: unknown;
+  error: Error | undefined;
+}
+
+export interface SpawnOptions {
+  entrypoint: EntrypointKind;
+  contextData?: ContextData;
+  parentCallIdStack?: readonly string[];
+  /** The entrypoint's answer (reply, HTTP response), run before workerResult hooks. */
+  handleResult?: (ctx: WorkerContext, result: unknown, error: Error | undefined) => Promise<void> | void;
+}
+
+export type ContainerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'killed';
+
+type EntrypointFactory = (container: ServiceContainer) => Entrypoint | undefined;
+const entrypointFactories: EntrypointFactory[] = [];
+
+/**
+ * Entrypoint kinds beyond RPC (HTTP) register here when their module is loaded, so a
+ * service without HTTP never loads the web server.
+ */
+export function registerEntrypointFactory(factory: EntrypointFactory): void {
+  entrypointFactories.push(factory);
+}
+
+export class ServiceContainer {
+  readonly definition: ServiceDefinition;
+  readonly config: EnokiConfig;
+  readonly logger: Logger;
+  readonly options: ContainerOptions;
+  /** Providers declared on the service, by field name. */
+  readonly providers: ReadonlyMap<string, DependencyProvider>;
+  private transportPromise: Promise<Transport> | null = null;
+  private readonly slots: Semaphore;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private entrypoints: Entrypoint[] = [];
+  private offload: Promise<OffloadExecutor> | null = null;
+  private watchdog: WatchdogLease | null = null;
+  private stateValue: ContainerState = 'created';
+  private readonly shared = new Map<string, unknown>();
+
+  constructor(cls: ServiceClass, config?: EnokiConfig, options: ContainerOptions = {}) {
+    this.definition = defineService(cls);
+    this.config = config ?? loadConfig();
+    this.options = options;
+    this.logger = (options.logger ?? createLogger(this.config.LOGGING)).child({ service: this.definition.name });
+    this.slots = new Semaphore(this.config.max_workers);
+    // The container's own provider instances come from one instance of the class; the
+    // per-call instances' provider fields are overwritten with injected values.
+    const probe = new cls() as Record<string, DependencyProvider>;
+    const providers = new Map<string, DependencyProvider>();
+    for (const name of this.definition.dependencyNames) {
+      const provider = probe[name]!;
+      provider.container = this;
+      provider.attrName = name;
+      providers.set(name, provider);
+    }
+    this.providers = providers;
+  }
+
+  get serviceName(): string {
+    return this.definition.name;
+  }
+
+  get state(): ContainerState {
+    return this.stateValue;
+  }
+
+  /** Calls running now. */
+  get activeWorkers(): number {
+    return this.inflight.size;
+  }
+
+  /** The container's broker connection, opened on first use. */
+  getTransport(): Promise<Transport> {
+    if (!this.transportPromise) {
+      const transport = this.options.transport ?? createTransport(this.config, `enoki ${this.serviceName}`, this.logger);
+      this.transportPromise = (this.options.transport ? Promise.resolve() : transport.open()).then(() => transport);
+      this.transportPromise.catch(() => {
+        this.transportPromise = null;
+      });
+    }
+    return this.transportPromise;
+  }
+
+  /**
+   * A per-container singleton shared by extensions (e.g. the one reply queue that all
+   * RpcProxy fields of a service share), made on first request.
+   */
+  sharedExtension<T>(key: string, make: () => T): T {
+    if (!this.shared.has(key)) this.shared.set(key, make());
+    return this.shared.get(key) as T;
+  }
+
+  async start(): Promise<void> {
+    if (this.stateValue !== 'created' && this.stateValue !== 'stopped') {
+      throw new EnokiError('ENOKI_ERR_CONTAINER_STATE', [this.serviceName, this.stateValue, 'start() needs a new or stopped container']);
+    }
+    this.stateValue = 'starting';
+    try {
+      for (const provider of this.providers.values()) await provider.setup();
+      for (const provider of this.providers.values()) await provider.start();
+      if ([...this.definition.methods.values()].some((m) => m.cpuBound)) await this.getOffload();
+      this.entrypoints = [
+        ...(this.definition.rpcMethods.size > 0 ? [new RpcConsumer(this)] : []),
+        ...entrypointFactories.map((make) => make(this)).filter((e): e is Entrypoint => e !== undefined),
+      ];
+      for (const entrypoint of this.entrypoints) await entrypoint.start();
+      const heartbeat = this.config.HEARTBEAT > 0 ? this.config.HEARTBEAT : 60;
+      this.watchdog = acquireWatchdog((heartbeat * 1000) / 4, this.logger);
+    } catch (err) {
+      this.logger.error({ err }, 'service failed to start');
+      await this.kill();
+      throw err;
+    }
+    this.stateValue = 'running';
+    this.logger.info(
+      { rpc: [...this.definition.rpcMethods.keys()], uri: (await this.peekTransport())?.displayUri },
+      `service ${this.serviceName} started`,
+    );
+  }
+
+  private async peekTransport(): Promise<Transport | undefined> {
+    return this.transportPromise ? this.transportPromise.catch(() => undefined) : undefined;
+  }
+
+  /**
+   * Graceful stop: entrypoints stop taking calls, calls in flight finish and are answered
+   * (their requests acknowledged), then providers stop and the connection closes.
+   */
+  async stop(): Promise<void> {
+    if (this.stateValue === 'stopped' || this.stateValue === 'killed' || this.stateValue === 'created') {
+      this.stateValue = this.stateValue === 'created' ? 'stopped' : this.stateValue;
+      return;
+    }
+    this.stateValue = 'stopping';
+    for (const entrypoint of this.entrypoints) await entrypoint.stop().catch((err) => this.logger.warn({ err }, 'entrypoint stop failed'));
+    const graceMs = this.config.POOL.shutdownGrace * 1000;
+    if (this.offload) {
+      const offload = await this.offload.catch(() => undefined);
+      // Pool tasks get the grace period; past it they are aborted, and their requests,
+      // never acknowledged, return to the queue when the connection closes.
+      await Promise.all([offload?.close(true, graceMs), this.waitForWorkers()]);
+    } else {
+      await this.waitForWorkers();
+    }
+    for (const provider of [...this.providers.values()].reverse()) {
+      await Promise.resolve()
+        .then(() => provider.stop())
+        .catch((err) => this.logger.warn({ err, dependency: provider.attrName }, 'dependency stop failed'));
+    }
+    await this.closeTransport();
+    this.watchdog?.release();
+    this.watchdog = null;
+    this.stateValue = 'stopped';
+    this.logger.info(`service ${this.serviceName} stopped`);
+  }
+
+  /** Forced stop: nothing more is answered; unacknowledged requests return to the queue. */
+  async kill(): Promise<void> {
+    if (this.stateValue === 'killed') return;
+    this.stateValue = 'killed';
+    await this.closeTransport();
+    if (this.offload) await (await this.offload.catch(() => undefined))?.close(false, 0);
+    for (const provider of this.providers.values()) {
+      await Promise.resolve()
+        .then(() => provider.kill())
+        .catch((err) => this.logger.warn({ err, dependency: provider.attrName }, 'dependency kill failed'));
+    }
+    this.watchdog?.release();
+    this.watchdog = null;
+  }
+
+  private async closeTransport(): Promise<void> {
+    const transport = await this.peekTransport();
+    this.transportPromise = null;
+    // A transport handed in by the caller belongs to the caller.
+    if (transport && !this.options.transport) await transport.close();
+  }
+
+  private async waitForWorkers(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  private getOffload(): Promise<OffloadExecutor> {
+    if (!this.offload) {
+      this.offload = this.options.offload
+        ? Promise.resolve(this.options.offload)
+        : import('./offload/pool-executor.js').then((m) => m.createPoolExecutor(this));
+    }
+    return this.offload;
+  }
+
+  /**
+   * Run one call through the worker path. Resolves with the outcome; never rejects
+   * because the method threw (that is `outcome.error`).
+   */
+  async spawnWorker(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
+    const release = await this.slots.acquire();
+    const run = this.runWorker(method, args, options);
+    this.inflight.add(run);
+    try {
+      return await run;
+    } finally {
+      this.inflight.delete(run);
+      release();
+    }
+  }
+
+  private async runWorker(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
+    const ctx = new WorkerContext({
+      serviceName: this.serviceName,
+      methodName: method.methodName,
+      entrypoint: options.entrypoint,
+      args,
+      contextData: options.contextData,
+      parentCallIdStack: options.parentCallIdStack,
+      parentCallsTracked: this.config.parent_calls_tracked,
+    });
+    let result: unknown;
+    let error: Error | undefined;
+    try {
+      const dependencies: Record<string, unknown> = {};
+      for (const [name, provider] of this.providers) dependencies[name] = provider.getDependency(ctx);
+      await this.runHooks('workerSetup', (p) => p.workerSetup(ctx));
+      try {
+        result = await this.invoke(ctx, method, args, dependencies);
+      } catch (err) {
+        error = toError(err);
+        this.logMethodError(ctx, method, error);
+      }
+      if (options.handleResult) {
+        try {
+          await options.handleResult(ctx, result, error);
+        } catch (err) {
+          this.logger.error({ err, call: ctx.callId }, `could not answer ${this.serviceName}.${method.methodName}`);
+        }
+      }
+      await this.runHooks('workerResult', (p) => p.workerResult(ctx, result, error));
+    } catch (err) {
+      // getDependency threw: the method never ran; answer with that error.
+      error = toError(err);
+      this.logger.error({ err: error, call: ctx.callId }, `dependency injection failed for ${this.serviceName}.${method.methodName}`);
+      if (options.handleResult) await Promise.resolve(options.handleResult(ctx, undefined, error)).catch(() => undefined);
+    } finally {
+      await this.runHooks('workerTeardown', (p) => p.workerTeardown(ctx));
+    }
+    return { ctx, result, error };
+  }
+
+  private async invoke(ctx: WorkerContext, method: MethodDefinition, args: unknown[], dependencies: Record<string, unknown>): Promise<unknown> {
+    if (method.cpuBound) {
+      const offload = await this.getOffload();
+      return offload.run({ ctx, method, args, dependencies });
+    }
+    const instance = new this.definition.cls() as Record<string, unknown>;
+    Object.assign(instance, dependencies);
+    const exit = this.watchdog?.enter(this.serviceName, method.methodName);
+    try {
+      return await (instance[method.methodName] as (...a: unknown[]) => unknown)(...args);
+    } finally {
+      exit?.();
+    }
+  }
+
+  private logMethodError(ctx: WorkerContext, method: MethodDefinition, error: Error): void {
+    const where = `${this.serviceName}.${method.methodName}`;
+    if (error instanceof ExpectedError || method.expected?.some((cls) => error instanceof cls)) {
+      this.logger.warn({ call: ctx.callId, error: `${error.name}: ${error.message}` }, `${where} raised an expected error`);
+    } else {
+      this.logger.error({ err: error, call: ctx.callId }, `${where} raised ${error.name}: ${error.message}`);
+    }
+  }
+
+  private async runHooks(hook: string, call: (provider: DependencyProvider) => void | Promise<void>): Promise<void> {
+    for (const provider of this.providers.values()) {
+      try {
+        await call(provider);
+      } catch (err) {
+        this.logger.error({ err, dependency: provider.attrName }, `${hook} of dependency ${provider.attrName} failed`);
+      }
+    }
+  }
+}
+
+function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  const err = new Error(typeof value === 'string' ? value : `non-Error thrown: ${safeJson(value)}`);
+  err.name = 'Error';
+  return err;
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

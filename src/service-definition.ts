@@ -1,0 +1,84 @@
+// Reads a service class once: its name, its entrypoints (marked methods) and its declared
+// dependency providers. Everything the container needs to know about the user's class
+// comes from here, so the rules (and their error messages) live in one place.
+
+import { getMethodMarks, type MethodMarks } from './decorators.js';
+import { DependencyProvider } from './dependency-provider.js';
+import { EnokiError } from './errors.js';
+import { readSignature, type Signature } from './signature.js';
+
+// biome-ignore lint: a service class can take any constructor shape
+export type ServiceClass<T = any> = (new () => T) & { readonly name: string };
+
+export interface MethodDefinition extends MethodMarks {
+  readonly signature: Signature;
+}
+
+export interface ServiceDefinition {
+  readonly cls: ServiceClass;
+  readonly name: string;
+  /** RPC entrypoints by wire name. */
+  readonly rpcMethods: ReadonlyMap<string, MethodDefinition>;
+  /** Every marked method by property name (RPC, HTTP or both). */
+  readonly methods: ReadonlyMap<string, MethodDefinition>;
+  /** Names of the instance fields that hold dependency providers. */
+  readonly dependencyNames: readonly string[];
+}
+
+const SERVICE_NAME = /^[A-Za-z0-9_-]+$/;
+const definitions = new WeakMap<Function, ServiceDefinition>();
+
+/** The service's name: `static name = '...'` (as nameko's `name`), or `static serviceName`. */
+export function serviceNameOf(cls: Function): string {
+  const declared = (cls as { serviceName?: unknown }).serviceName;
+  if (typeof declared === 'string') return declared;
+  // A class always has an own `name`; only one declared with `static name = ...` is writable.
+  const desc = Object.getOwnPropertyDescriptor(cls, 'name');
+  if (desc && desc.writable && typeof desc.value === 'string') return desc.value;
+  throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [cls.name || '<anonymous>', "it has no `static name = '<service_name>'`"]);
+}
+
+export function defineService(cls: ServiceClass): ServiceDefinition {
+  const cached = definitions.get(cls);
+  if (cached) return cached;
+  if (typeof cls !== 'function' || !cls.prototype) {
+    throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [String(cls), 'it is not a class']);
+  }
+  const name = serviceNameOf(cls);
+  if (!SERVICE_NAME.test(name)) {
+    throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [name, 'a service name is letters, digits, _ and - (it becomes a routing key prefix)']);
+  }
+
+  const methods = new Map<string, MethodDefinition>();
+  const rpcMethods = new Map<string, MethodDefinition>();
+  // Walk the prototype chain so a service can inherit entrypoints from a base class;
+  // the most derived definition of a method wins.
+  for (let proto = cls.prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      if (key === 'constructor' || methods.has(key)) continue;
+      const fn = Object.getOwnPropertyDescriptor(proto, key)?.value;
+      const marks = getMethodMarks(fn);
+      if (!marks || (!marks.rpc && marks.http.length === 0)) continue;
+      const def: MethodDefinition = { ...marks, methodName: key, signature: readSignature(fn as Function, key) };
+      methods.set(key, def);
+      if (def.rpc) {
+        if (rpcMethods.has(def.rpc.name)) {
+          throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [name, `two methods answer RPC name ${def.rpc.name}`]);
+        }
+        rpcMethods.set(def.rpc.name, def);
+      }
+    }
+  }
+
+  let probe: Record<string, unknown>;
+  try {
+    probe = new cls() as Record<string, unknown>;
+  } catch (err) {
+    throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [name, `its constructor threw: ${(err as Error).message}`], { cause: err });
+  }
+  const dependencyNames = Object.keys(probe).filter((key) => probe[key] instanceof DependencyProvider);
+
+  const definition: ServiceDefinition = { cls, name, rpcMethods, methods, dependencyNames };
+  definitions.set(cls, definition);
+  return definition;
+}

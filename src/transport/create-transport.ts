@@ -1,0 +1,22 @@
+// Picks the transport for an AMQP_URI: memory:// runs in-process, everything else is
+// RabbitMQ. Never falls back from one to the other: a service started against a broker
+// that cannot be reached fails with an error naming the URI.
+
+import type { Logger } from 'pino';
+import { maskUri, type EnokiConfig } from '../config.js';
+import { AmqpTransport } from './amqp-transport.js';
+import { MemoryTransport } from './memory-transport.js';
+import type { Transport } from './transport.js';
+
+export function createTransport(config: EnokiConfig, connectionName: string, logger: Logger): Transport {
+  const uri = config.AMQP_URI;
+  if (uri.startsWith('memory:')) return new MemoryTransport(uri);
+  return new AmqpTransport({
+    uri: uri.replace(/^pyamqp:/, 'amqp:'),
+    displayUri: maskUri(uri),
+    heartbeat: config.HEARTBEAT,
+    tls: config.AMQP_SSL,
+    connectionName,
+    logger,
+  });
+}

@@ -1,0 +1,99 @@
+// The messaging surface enoki needs from a broker, in AMQP's own terms (topic exchanges,
+// queues, bindings, prefetch, ack/nack, mandatory publish with confirms). Two
+// implementations: amqp-transport.ts (RabbitMQ through amqplib) and memory-transport.ts
+// (one process, no broker: unit tests and the broker-less demo). Everything above this
+// file (consumers, clients, containers) is written once against this interface, so the
+// two cannot drift apart.
+
+export interface QueueSpec {
+  /** Queue name. */
+  name: string;
+  durable: boolean;
+  autoDelete: boolean;
+  exclusive: boolean;
+  /** x-arguments, e.g. { 'x-expires': 300000 }. */
+  arguments?: Record<string, unknown>;
+}
+
+export interface ConsumeSpec {
+  queue: QueueSpec;
+  /** Topic exchange the queue is bound to (declared durable if missing). */
+  exchange: string;
+  /** Binding keys, e.g. ['greeting_service.*']. */
+  bindings: string[];
+  /** Unacknowledged deliveries allowed at once on this consumer; 0 = unlimited. */
+  prefetch: number;
+}
+
+export interface MessageProperties {
+  contentType?: string;
+  contentEncoding?: string;
+  correlationId?: string;
+  replyTo?: string;
+  deliveryMode?: number;
+  priority?: number;
+  messageId?: string;
+  headers?: Record<string, unknown>;
+}
+
+export interface InboundMessage {
+  readonly body: Buffer;
+  readonly properties: MessageProperties;
+  readonly exchange: string;
+  readonly routingKey: string;
+  /** True when the broker delivered this message before (it was not acknowledged). */
+  readonly redelivered: boolean;
+  /** Acknowledge: the broker forgets the message. A no-op if the channel it came on is gone. */
+  ack(): void;
+  /** Negative-acknowledge: back to the queue when `requeue`, dropped (or dead-lettered) otherwise. */
+  nack(requeue: boolean): void;
+}
+
+export interface PublishOptions extends MessageProperties {
+  /** Fail the publish with `UnroutableError` when no queue is bound for the routing key. */
+  mandatory?: boolean;
+}
+
+/** The broker could not route a mandatory publish to any queue. */
+export class UnroutableError extends Error {
+  constructor(
+    readonly exchange: string,
+    readonly routingKey: string,
+  ) {
+    super(`message to exchange ${exchange} with routing key ${routingKey} was returned: no queue is bound for it`);
+    this.name = 'UnroutableError';
+  }
+}
+
+export interface Subscription {
+  /** Stop taking new deliveries; messages already delivered may still be acked or nacked. */
+  cancel(): Promise<void>;
+}
+
+export type TransportEvent = 'connected' | 'disconnected';
+
+export interface Transport {
+  /** The URI with any password masked: safe for logs and errors. */
+  readonly displayUri: string;
+  /** True while a connection to the broker is up. */
+  readonly connected: boolean;
+  /** Connect; rejects with ENOKI_ERR_CONNECT when the broker cannot be reached at start. */
+  open(): Promise<void>;
+  /**
+   * Declare the queue, exchange and bindings, then consume. After a reconnect the
+   * transport declares and consumes again by itself; the handler stays the same.
+   */
+  consume(spec: ConsumeSpec, onMessage: (message: InboundMessage) => void): Promise<Subscription>;
+  /** Declare a durable topic exchange (idempotent). */
+  assertExchange(name: string): Promise<void>;
+  /**
+   * Publish and resolve once the broker has confirmed it. Rejects with UnroutableError
+   * for a returned mandatory message. While disconnected it waits for the connection
+   * until `waitMs` (default: forever), then rejects with ENOKI_ERR_DISCONNECTED.
+   */
+  publish(exchange: string, routingKey: string, body: Buffer, options: PublishOptions, waitMs?: number): Promise<void>;
+  /** Subscribe to connection state changes (for logs and metrics). */
+  on(event: TransportEvent, listener: (detail?: Error) => void): void;
+  /** Close gracefully. Unacknowledged deliveries return to their queues. */
+  close(): Promise<void>;
+}
