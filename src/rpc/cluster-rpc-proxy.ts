@@ -40,6 +40,8 @@ const OWN = new Set<PropertyKey>(['call', 'close', 'withContext', 'service', 'in
 
 export class ClusterRpcProxy {
   private closedFlag = false;
+  // `rpc.greeting_service` is read on every call; make its proxy once.
+  private readonly services = new Map<string, AnyServiceProxy>();
 
   private constructor(
     private readonly listener: ReplyListener,
@@ -95,10 +97,13 @@ export class ClusterRpcProxy {
 
   /** The proxy for one service: `client.service('greeting_service').hello('x')`. */
   service<S = unknown>(name: string): unknown extends S ? AnyServiceProxy : ServiceProxy<S> {
-    return serviceProxy((service, method, args, options) => this.call(service, method, args, options), name, () => ({
-      contextData: this.defaults.contextData,
-      timeoutMs: this.defaults.timeoutMs,
-    })) as never;
+    let proxy = this.services.get(name);
+    if (!proxy) {
+      // call() applies this client's defaults, so the proxy adds none of its own.
+      proxy = serviceProxy((service, method, args, options) => this.call(service, method, args, options), name, () => ({}));
+      this.services.set(name, proxy);
+    }
+    return proxy as never;
   }
 
   /** Call `<service>.<method>` directly; kwargs and options as a Python caller would pass them. */

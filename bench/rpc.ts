@@ -1,0 +1,131 @@
+// RPC throughput and latency of `hello` through ClusterRpcProxy, beside a raw-amqplib
+// request/reply on the same broker in the same run. Caller and service are separate
+// processes. Every connection has noDelay (Nagle off), or the comparison means nothing.
+//
+//   npx tsx bench/rpc.ts [--calls 20000] [--uri amqp://guest:guest@127.0.0.1:5672]
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { availableParallelism, cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import amqp from 'amqplib';
+import { ClusterRpcProxy, loadConfig } from 'enoki';
+
+const { values } = parseArgs({ options: { calls: { type: 'string', default: '20000' }, uri: { type: 'string', default: 'amqp://guest:guest@127.0.0.1:5672' } } });
+const CALLS = Number(values.calls);
+const URI = values.uri!;
+const CONCURRENCY = [1, 16, 128];
+const PREFETCH = 128;
+
+interface Row { impl: string; inFlight: number; callsPerSec: number; p50: number; p99: number }
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function startPeer(mode: string, exchange: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/rpc-peer.ts', mode, URI, exchange, String(PREFETCH)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+    child.once('exit', (code) => reject(new Error(`${mode} peer exited with ${code}`)));
+  });
+  return child;
+}
+
+async function stopPeer(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Run `total` calls with `inFlight` concurrent callers; return per-call latencies in ms. */
+async function drive(call: () => Promise<unknown>, total: number, inFlight: number): Promise<{ elapsed: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < total) {
+        next++;
+        const t = performance.now();
+        await call();
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  return { elapsed: performance.now() - started, latencies: latencies.sort((a, b) => a - b) };
+}
+
+async function rawCaller(exchange: string, durable: boolean) {
+  const conn = await amqp.connect(URI, { noDelay: true });
+  const ch = await conn.createConfirmChannel();
+  const key = randomUUID();
+  const queue = `rpc.reply-raw-${key}`;
+  await ch.assertQueue(queue, durable ? { durable: true, arguments: { 'x-expires': 300000 } } : { exclusive: true });
+  await ch.bindQueue(queue, exchange, key);
+  const pending = new Map<string, (v: unknown) => void>();
+  await ch.consume(queue, (m) => {
+    if (!m) return;
+    ch.ack(m);
+    const done = pending.get(m.properties.correlationId);
+    pending.delete(m.properties.correlationId);
+    done?.(JSON.parse(m.content.toString()).result);
+  });
+  const call = () =>
+    new Promise((resolve) => {
+      const id = randomUUID();
+      pending.set(id, resolve);
+      ch.publish(exchange, 'bench_service.hello', Buffer.from(JSON.stringify({ args: ['bench'], kwargs: {} })), {
+        correlationId: id, replyTo: key, mandatory: true, deliveryMode: durable ? 2 : 1, contentType: 'application/json', contentEncoding: 'utf-8',
+        headers: { 'nameko.call_id_stack': ['standalone_rpc_proxy.call.bench'] },
+      });
+    });
+  return { call, close: () => conn.close() };
+}
+
+async function measure(impl: string): Promise<Row[]> {
+  const exchange = `bench-rpc-${randomUUID().slice(0, 8)}`;
+  const peer = await startPeer(impl, exchange);
+  let client: { call: () => Promise<unknown>; close: () => Promise<void> };
+  if (impl === 'enoki') {
+    const rpc = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: URI, rpc_exchange: exchange, LOGGING: { level: 'warn' } }));
+    client = { call: () => rpc.bench_service.hello('bench'), close: () => rpc.close() };
+  } else {
+    client = await rawCaller(exchange, impl === 'raw');
+  }
+  const rows: Row[] = [];
+  try {
+    await drive(client.call, 2000, 16); // warm-up: JIT, connections, queue creation
+    for (const inFlight of CONCURRENCY) {
+      const total = inFlight === 1 ? Math.min(CALLS, 5000) : CALLS;
+      const { elapsed, latencies } = await drive(client.call, total, inFlight);
+      rows.push({ impl, inFlight, callsPerSec: total / (elapsed / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
+      process.stderr.write(`  ${impl} at ${inFlight} in flight: ${(total / (elapsed / 1000)).toFixed(0)} calls/s\n`);
+    }
+  } finally {
+    await client.close();
+    await stopPeer(peer);
+    const conn = await amqp.connect(URI);
+    const ch = await conn.createChannel();
+    await ch.deleteQueue('rpc-bench_service');
+    await ch.deleteExchange(exchange);
+    await conn.close();
+  }
+  return rows;
+}
+
+console.error(`bench/rpc.ts: ${CALLS} calls per level, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
+const results: Row[] = [];
+for (const impl of ['raw-minimal', 'raw', 'enoki']) results.push(...(await measure(impl)));
+
+const byKey = new Map(results.map((r) => [`${r.impl}@${r.inFlight}`, r]));
+console.log('\n| impl | in flight | calls/s | p50 ms | p99 ms | calls/s vs raw | p50 - raw p50 (ms) |');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
+for (const r of results) {
+  const raw = byKey.get(`raw@${r.inFlight}`)!;
+  console.log(
+    `| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${(r.callsPerSec / raw.callsPerSec).toFixed(2)}x | ${(r.p50 - raw.p50).toFixed(3)} |`,
+  );
+}
+console.log(`\nraw = plain amqplib doing enoki's protocol work (persistent messages, durable reply queue, reply confirmed before ack);`);
+console.log('raw-minimal = plain amqplib without those guarantees (transient, exclusive reply queue, ack at once): the floor.');

@@ -1,0 +1,92 @@
+// `npm start`: the seed project end to end. Starts the example services with
+// `enoki run` (a real separate process, on RabbitMQ) and calls them through a client.
+// With no broker answering at AMQP_URI it runs the same services in this process on the
+// in-memory transport instead, and says so. (`enoki run` itself never falls back.)
+
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { ClusterRpcProxy, loadConfig, maskUri, RemoteError, ServiceRunner, type EnokiConfig } from 'enoki';
+import { GreetingService, Service2 } from '../services/index.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const configPath = `${root}config.yaml`;
+
+function brokerAnswers(uri: string, timeoutMs = 1500): Promise<boolean> {
+  const url = new URL(uri.replace(/^pyamqp:/, 'amqp:'));
+  const port = Number(url.port || (url.protocol === 'amqps:' ? 5671 : 5672));
+  return new Promise((resolve) => {
+    const socket = connect({ host: url.hostname, port, timeout: timeoutMs });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
+  });
+}
+
+async function callEverything(config: EnokiConfig): Promise<void> {
+  await using rpc = await ClusterRpcProxy.connect(config, { timeoutMs: 30_000 });
+  const show = (what: string, value: unknown) => console.log(`  ${what.padEnd(46)} -> ${JSON.stringify(value)}`);
+  show("greeting_service.hello('world')", await rpc.greeting_service.hello('world'));
+  show("service2.hello_service2('nested')", await rpc.service2.hello_service2('nested'));
+  const pending = rpc.greeting_service.hello.callAsync('async');
+  show("greeting_service.hello.callAsync('async')", await pending.result());
+  try {
+    await rpc.greeting_service.raise_exception();
+  } catch (err) {
+    if (!(err instanceof RemoteError)) throw err;
+    show('greeting_service.raise_exception()', `RemoteError ${err.excType}: ${err.value} (logged with its stack by the service)`);
+  }
+  const started = performance.now();
+  const pings: number[] = [];
+  const busy = rpc.greeting_service.computation_bound_pool(1);
+  while (performance.now() - started < 900) {
+    const t = performance.now();
+    await rpc.greeting_service.hello('ping');
+    pings.push(performance.now() - t);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  show('greeting_service.computation_bound_pool(1)', await busy);
+  console.log(`  ${pings.length} hello pings during that 1 s of @cpuBound work, slowest ${Math.max(...pings).toFixed(1)} ms`);
+}
+
+async function main(): Promise<number> {
+  const config = loadConfig(configPath);
+  if (await brokerAnswers(config.AMQP_URI)) {
+    console.log(`RabbitMQ answers at ${maskUri(config.AMQP_URI)}: starting the services with \`enoki run\`.`);
+    const child = spawn(process.execPath, [`${root}bin/enoki.js`, 'run', '--config', configPath, 'services:GreetingService', 'services:Service2'], {
+      cwd: root,
+      env: { LOG_LEVEL: 'warn', ...process.env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+    try {
+      await callEverything(config);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const code = await exited;
+    console.log(`enoki run stopped on SIGTERM with exit code ${code}.`);
+    return code;
+  }
+  console.log(
+    `RabbitMQ did not answer at ${maskUri(config.AMQP_URI)}: running the same services in this process on memory:// instead.\n` +
+      '  Start RabbitMQ with `rabbitmq-server -detached` (or set AMQP_URI) to run them over a real broker.',
+  );
+  const memory = loadConfig({ ...config, AMQP_URI: 'memory://demo', LOGGING: { level: 'warn' }, POOL: undefined, AMQP_SSL: null });
+  const runner = new ServiceRunner(memory);
+  runner.add(GreetingService, { module: new URL('../services/service1/service1.ts', import.meta.url).href, exportName: 'GreetingService' });
+  runner.add(Service2);
+  await runner.start();
+  try {
+    await callEverything(memory);
+  } finally {
+    await runner.stop();
+  }
+  return 0;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,77 @@
+// Pins the ENOKI_ERR_* catalogue: callers match on codes, so a code must never be renamed,
+// removed or silently change whether a retry can help. Adding a code means adding it here.
+
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CATALOGUE, EnokiError, IncorrectSignature, MethodNotFound, RemoteError, RpcTimeout, UnknownService } from 'enoki';
+
+const PINNED: Record<string, boolean> = {
+  ENOKI_ERR_CONFIG_FILE: false,
+  ENOKI_ERR_CONFIG_INVALID: false,
+  ENOKI_ERR_CONFIG_VAR: false,
+  ENOKI_ERR_SERVICE_INVALID: false,
+  ENOKI_ERR_SERVICE_LOAD: false,
+  ENOKI_ERR_DECORATOR_USAGE: false,
+  ENOKI_ERR_CONNECT: true,
+  ENOKI_ERR_DISCONNECTED: true,
+  ENOKI_ERR_CLIENT_CLOSED: false,
+  ENOKI_ERR_CONTAINER_STATE: false,
+  ENOKI_ERR_UNKNOWN_SERVICE: true,
+  ENOKI_ERR_METHOD_NOT_FOUND: false,
+  ENOKI_ERR_INCORRECT_SIGNATURE: false,
+  ENOKI_ERR_MALFORMED_REQUEST: false,
+  ENOKI_ERR_REMOTE: false,
+  ENOKI_ERR_RPC_TIMEOUT: true,
+  ENOKI_ERR_PUBLISH: true,
+  ENOKI_ERR_BODY_TOO_LARGE: false,
+  ENOKI_ERR_NOT_CLONEABLE: false,
+  ENOKI_ERR_WORKER_DIED: true,
+  ENOKI_ERR_POOL_FULL: true,
+  ENOKI_ERR_ABORTED: true,
+  ENOKI_ERR_HTTP_BODY: false,
+};
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? sources(path) : path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+describe('error catalogue', () => {
+  it('has exactly the pinned codes with the pinned retryability', () => {
+    const actual = Object.fromEntries(Object.entries(ERROR_CATALOGUE).map(([code, spec]) => [code, spec.retryable]));
+    expect(actual).toEqual(PINNED);
+  });
+
+  it('every code follows ENOKI_ERR_<UPPER_SNAKE> and has a message template', () => {
+    for (const [code, spec] of Object.entries(ERROR_CATALOGUE)) {
+      expect(code).toMatch(/^ENOKI_ERR_[A-Z]+(_[A-Z]+)*$/);
+      expect(spec.message.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('every code the runtime raises is in the catalogue, and every catalogue code is raised somewhere', () => {
+    const files = [...sources('src'), ...sources('workers')].filter((f) => !f.endsWith('errors.ts'));
+    const used = new Set(files.flatMap((f) => readFileSync(f, 'utf8').match(/ENOKI_ERR_[A-Z_]+/g) ?? []));
+    const errorsFile = readFileSync('src/errors.ts', 'utf8');
+    // Codes raised through the nameko-named classes in errors.ts count as used.
+    for (const m of errorsFile.matchAll(/super\('(ENOKI_ERR_[A-Z_]+)'/g)) used.add(m[1]!);
+    for (const code of used) expect(Object.keys(ERROR_CATALOGUE)).toContain(code);
+    for (const code of Object.keys(ERROR_CATALOGUE)) expect([...used], `${code} is never raised`).toContain(code);
+  });
+
+  it('errors carry code, retryable and a formatted message', () => {
+    const err = new EnokiError('ENOKI_ERR_RPC_TIMEOUT', ['svc.m', 100]);
+    expect(err.code).toBe('ENOKI_ERR_RPC_TIMEOUT');
+    expect(err.retryable).toBe(true);
+    expect(err.message).toBe('call svc.m got no reply within 100 ms');
+    expect(err.name).toBe('EnokiError');
+    expect(new RpcTimeout('a.b', 5)).toMatchObject({ name: 'RpcTimeout', code: 'ENOKI_ERR_RPC_TIMEOUT', timeoutMs: 5 });
+    expect(new MethodNotFound('nope')).toMatchObject({ name: 'MethodNotFound', message: 'nope' });
+    expect(new IncorrectSignature('x')).toBeInstanceOf(EnokiError);
+    expect(new UnknownService('s', 's.m', 'ex').message).toContain('s.m');
+    expect(new RemoteError('ValueError', 'bad')).toMatchObject({ excType: 'ValueError', value: 'bad', message: 'ValueError bad' });
+  });
+});
