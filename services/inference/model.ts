@@ -123,7 +123,9 @@ export class Model {
     for (let r = 0; r < batch.length; r++) {
       const row: unknown = batch[r];
       if (!Array.isArray(row)) {
-        throw new InvalidModelInput(`row ${r}: expected an array of ${this.inputSize} numbers, got ${describe(row)}`);
+        // The usual cause is one image passed where a batch is wanted; say so.
+        const hint = typeof row === 'number' ? ' (predict takes a batch: wrap a single image as [image])' : '';
+        throw new InvalidModelInput(`row ${r}: expected an array of ${this.inputSize} numbers, got ${describe(row)}${hint}`);
       }
       if (row.length !== this.inputSize) {
         throw new InvalidModelInput(`row ${r}: expected ${this.inputSize} values, got ${row.length}`);
