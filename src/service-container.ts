@@ -30,6 +30,8 @@ export interface Entrypoint {
   start(): Promise<void>;
   /** Stop taking new calls; calls already taken are finished by the container. */
   stop(): Promise<void>;
+  /** Forced stop, instead of stop(): release what it holds (sockets, ports) at once. */
+  kill?(): Promise<void>;
 }
 
 /** Runs a @cpuBound method somewhere other than the main event loop. */
@@ -46,6 +48,22 @@ export interface OffloadRequest {
   /** What each dependency field holds for this call, by field name. */
   dependencies: Record<string, unknown>;
 }
+
+/**
+ * An executor rejects a call with this when the service is shutting down and the call
+ * was given up (past POOL.shutdown_grace, or on kill) rather than finished. The call is
+ * not answered at all: its request stays unacknowledged and returns to the queue when the
+ * connection closes, for another instance (or this one, restarted) to run. An error reply
+ * would lose the request instead.
+ */
+export class CallAbandoned extends EnokiError {
+  constructor(where: string, reason: string) {
+    super('ENOKI_ERR_ABORTED', [where, reason]);
+  }
+}
+
+/** Set on globalThis in worker-pool threads (workers/protocol.ts POOL_THREAD_MARK). */
+const POOL_THREAD_MARK = Symbol.for('enoki.poolThread');
 
 export interface ContainerOptions {
   /** A transport to use instead of one made from AMQP_URI (tests, shared connections). */
@@ -91,7 +109,11 @@ export function registerEntrypointFactory(factory: EntrypointFactory): void {
   entrypointFactories.push(factory);
 }
 
-export class ServiceContainer {
+/**
+ * `S` is the service class's instance type. Nothing at run time uses it; it lets test
+ * helpers (enoki/testing's entrypointHook) check method names and argument types.
+ */
+export class ServiceContainer<S = unknown> {
   readonly definition: ServiceDefinition;
   readonly config: EnokiConfig;
   readonly logger: Logger;
@@ -105,9 +127,11 @@ export class ServiceContainer {
   private offload: Promise<OffloadExecutor> | null = null;
   private watchdog: WatchdogLease | null = null;
   private stateValue: ContainerState = 'created';
+  private stopping: Promise<void> | null = null;
   private readonly shared = new Map<string, unknown>();
+  private readonly workerDoneListeners = new Set<(outcome: WorkerOutcome) => void>();
 
-  constructor(cls: ServiceClass, config?: EnokiConfig, options: ContainerOptions = {}) {
+  constructor(cls: ServiceClass<S>, config?: EnokiConfig, options: ContainerOptions = {}) {
     this.definition = defineService(cls);
     this.config = config ?? loadConfig();
     this.options = options;
@@ -134,7 +158,7 @@ export class ServiceContainer {
     return this.stateValue;
   }
 
-  /** Calls running now. */
+  /** Calls accepted and not finished: running, or waiting for one of max_workers slots. */
   get activeWorkers(): number {
     return this.inflight.size;
   }
@@ -164,11 +188,22 @@ export class ServiceContainer {
     if (this.stateValue !== 'created' && this.stateValue !== 'stopped') {
       throw new EnokiError('ENOKI_ERR_CONTAINER_STATE', [this.serviceName, this.stateValue, 'start() needs a new or stopped container']);
     }
+    if ((globalThis as Record<symbol, unknown>)[POOL_THREAD_MARK]) {
+      // Pool threads import the module that defines a @cpuBound service. If that module
+      // also starts services at import time, every thread would open its own connection.
+      throw new EnokiError('ENOKI_ERR_CONTAINER_STATE', [
+        this.serviceName,
+        'being imported by a worker-pool thread',
+        'a module that defines a @cpuBound service must not start services when imported; move the start code to another file, or guard it with `if (isMainThread)` from node:worker_threads',
+      ]);
+    }
     this.stateValue = 'starting';
     try {
       for (const provider of this.providers.values()) await provider.setup();
       for (const provider of this.providers.values()) await provider.start();
       if ([...this.definition.methods.values()].some((m) => m.cpuBound)) await this.getOffload();
+      // Registers the HTTP entrypoint factory; only services with @http load the web server.
+      if ([...this.definition.methods.values()].some((m) => m.http.length > 0)) await import('./http/http-entrypoint.js');
       this.entrypoints = [
         ...(this.definition.rpcMethods.size > 0 ? [new RpcConsumer(this)] : []),
         ...entrypointFactories.map((make) => make(this)).filter((e): e is Entrypoint => e !== undefined),
@@ -201,6 +236,15 @@ export class ServiceContainer {
       this.stateValue = this.stateValue === 'created' ? 'stopped' : this.stateValue;
       return;
     }
+    // A second stop() while one runs (a runner and a test both stopping) waits for the
+    // first instead of stopping every provider and closing the transport twice.
+    this.stopping ??= this.shutdown().finally(() => {
+      this.stopping = null;
+    });
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
     this.stateValue = 'stopping';
     for (const entrypoint of this.entrypoints) await entrypoint.stop().catch((err) => this.logger.warn({ err }, 'entrypoint stop failed'));
     const graceMs = this.config.POOL.shutdownGrace * 1000;
@@ -209,9 +253,14 @@ export class ServiceContainer {
       // Pool tasks get the grace period; past it they are aborted, and their requests,
       // never acknowledged, return to the queue when the connection closes.
       await Promise.all([offload?.close(true, graceMs), this.waitForWorkers()]);
+      // A closed executor takes no more calls; a restart gets a new one.
+      this.offload = null;
     } else {
       await this.waitForWorkers();
     }
+    // kill() ran while we waited (a stop that took too long): it released everything
+    // already, and the container must stay 'killed', its providers not stopped after kill.
+    if (this.state === 'killed') return;
     for (const provider of [...this.providers.values()].reverse()) {
       await Promise.resolve()
         .then(() => provider.stop())
@@ -228,8 +277,10 @@ export class ServiceContainer {
   async kill(): Promise<void> {
     if (this.stateValue === 'killed') return;
     this.stateValue = 'killed';
+    for (const entrypoint of this.entrypoints) await entrypoint.kill?.().catch((err) => this.logger.warn({ err }, 'entrypoint kill failed'));
     await this.closeTransport();
     if (this.offload) await (await this.offload.catch(() => undefined))?.close(false, 0);
+    this.offload = null;
     for (const provider of this.providers.values()) {
       await Promise.resolve()
         .then(() => provider.kill())
@@ -260,18 +311,36 @@ export class ServiceContainer {
   }
 
   /**
+   * Observe every call once it is over (after workerTeardown), whatever its entrypoint.
+   * For tests (enoki/testing's entrypointWaiter) and metrics; a listener that throws is
+   * logged and does not affect the call. Returns the function that removes the listener.
+   */
+  onWorkerDone(listener: (outcome: WorkerOutcome) => void): () => void {
+    this.workerDoneListeners.add(listener);
+    return () => {
+      this.workerDoneListeners.delete(listener);
+    };
+  }
+
+  /**
    * Run one call through the worker path. Resolves with the outcome; never rejects
    * because the method threw (that is `outcome.error`).
    */
   async spawnWorker(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
-    const release = await this.slots.acquire();
-    const run = this.runWorker(method, args, options);
+    // Tracked from before a slot is free: a graceful stop must also wait for a call that
+    // was accepted (an HTTP request, a direct call) but is still queued for a slot.
+    const run = this.slots.acquire().then(async (release) => {
+      try {
+        return await this.runWorker(method, args, options);
+      } finally {
+        release();
+      }
+    });
     this.inflight.add(run);
     try {
       return await run;
     } finally {
       this.inflight.delete(run);
-      release();
     }
   }
 
@@ -295,9 +364,13 @@ export class ServiceContainer {
         result = await this.invoke(ctx, method, args, dependencies);
       } catch (err) {
         error = toError(err);
-        this.logMethodError(ctx, method, error);
+        if (error instanceof CallAbandoned) {
+          this.logger.warn({ call: ctx.callId }, `${error.message}; not answered, its request returns to the queue`);
+        } else {
+          this.logMethodError(ctx, method, error);
+        }
       }
-      if (options.handleResult) {
+      if (options.handleResult && !(error instanceof CallAbandoned)) {
         try {
           await options.handleResult(ctx, result, error);
         } catch (err) {
@@ -313,7 +386,15 @@ export class ServiceContainer {
     } finally {
       await this.runHooks('workerTeardown', (p) => p.workerTeardown(ctx));
     }
-    return { ctx, result, error };
+    const outcome: WorkerOutcome = { ctx, result, error };
+    for (const listener of this.workerDoneListeners) {
+      try {
+        listener(outcome);
+      } catch (err) {
+        this.logger.error({ err, call: ctx.callId }, 'an onWorkerDone listener threw');
+      }
+    }
+    return outcome;
   }
 
   private async invoke(ctx: WorkerContext, method: MethodDefinition, args: unknown[], dependencies: Record<string, unknown>): Promise<unknown> {

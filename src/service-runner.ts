@@ -22,7 +22,7 @@ export class ServiceRunner {
     this.logger = options.logger ?? createLogger(this.config.LOGGING);
   }
 
-  add(cls: ServiceClass, options: RunnerServiceOptions = {}): ServiceContainer {
+  add<S>(cls: ServiceClass<S>, options: RunnerServiceOptions = {}): ServiceContainer<S> {
     const { config, ...containerOptions } = options;
     const container = new ServiceContainer(cls, config ?? this.config, { logger: this.logger, ...containerOptions });
     if (this.containers.some((c) => c.serviceName === container.serviceName)) {

@@ -1,0 +1,21 @@
+// restrictEntrypoints: nameko's restrict_entrypoints. Before a container starts, keep only
+// the named entrypoints; the others are not served (an RPC call to one gets
+// MethodNotFound, as to a method that does not exist). Useful when a test must be sure
+// that only the code it exercises can be reached.
+
+import type { ServiceContainer } from '../service-container.js';
+import type { MethodDefinition, ServiceDefinition } from '../service-definition.js';
+import { assertNotStarted } from './container-state.js';
+import { findEntrypoint, type EntrypointName } from './entrypoints.js';
+
+export function restrictEntrypoints<S>(container: ServiceContainer<S>, ...methods: EntrypointName<S>[]): void {
+  assertNotStarted(container, 'restrictEntrypoints');
+  const keep = new Set(methods.map((name) => findEntrypoint(container, name, 'restrictEntrypoints').methodName));
+  const definition = container.definition;
+  const only = (table: ReadonlyMap<string, MethodDefinition>): Map<string, MethodDefinition> =>
+    new Map([...table].filter(([, method]) => keep.has(method.methodName)));
+  // The definition is cached per class and shared by every container of it, so this
+  // container gets its own narrowed copy instead of an edit to the shared one.
+  const restricted: ServiceDefinition = { ...definition, methods: only(definition.methods), rpcMethods: only(definition.rpcMethods) };
+  (container as { definition: ServiceDefinition }).definition = restricted;
+}
