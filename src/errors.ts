@@ -37,6 +37,7 @@ export const ERROR_CATALOGUE = {
   ENOKI_ERR_WORKER_DIED: { message: '%s: the pool thread running it died (%s)', retryable: true },
   ENOKI_ERR_POOL_FULL: { message: '%s: the worker pool queue is full (%s tasks waiting)', retryable: true },
   ENOKI_ERR_ABORTED: { message: '%s was aborted: %s', retryable: true },
+  ENOKI_ERR_WAIT_TIMEOUT: { message: 'entrypointWaiter: %s did not run%s within %s ms', retryable: true },
   ENOKI_ERR_HTTP_BODY: { message: 'request body could not be read: %s', retryable: false },
 } as const satisfies Record<string, ErrorSpec>;
 

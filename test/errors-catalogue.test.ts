@@ -29,6 +29,7 @@ const PINNED: Record<string, boolean> = {
   ENOKI_ERR_WORKER_DIED: true,
   ENOKI_ERR_POOL_FULL: true,
   ENOKI_ERR_ABORTED: true,
+  ENOKI_ERR_WAIT_TIMEOUT: true,
   ENOKI_ERR_HTTP_BODY: false,
 };
 

@@ -3,6 +3,7 @@
 // waiting). As nameko's entrypoint_waiter, "has run" means the worker is over: the
 // method returned or threw, the entrypoint answered and every teardown hook ran.
 
+import { EnokiError } from '../errors.js';
 import type { ServiceContainer, WorkerOutcome } from '../service-container.js';
 import { findEntrypoint, type EntrypointName } from './entrypoints.js';
 
@@ -14,15 +15,14 @@ export interface EntrypointWaiterOptions {
 }
 
 /** The entrypoint did not run (or no run matched the filter) within the timeout. */
-export class EntrypointWaiterTimeout extends Error {
+export class EntrypointWaiterTimeout extends EnokiError {
   constructor(
     readonly serviceName: string,
     readonly methodName: string,
     readonly timeoutMs: number,
     readonly filtered: boolean,
   ) {
-    super(`entrypointWaiter: ${serviceName}.${methodName} did not run${filtered ? ' with a matching outcome' : ''} within ${timeoutMs} ms`);
-    this.name = 'EntrypointWaiterTimeout';
+    super('ENOKI_ERR_WAIT_TIMEOUT', [`${serviceName}.${methodName}`, filtered ? ' with a matching outcome' : '', timeoutMs]);
   }
 }
 
