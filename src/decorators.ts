@@ -127,13 +127,22 @@ const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', '
 /**
  * Marks a method as an HTTP entrypoint on the process's web server
  * (WEB_SERVER_ADDRESS): `@http('GET', '/hello/:name')`. Several methods may be given
- * as 'GET,POST'.
+ * as 'GET,POST'. `{ expected: [InvalidInput] }` declares caller errors (400), as for @rpc.
  */
-export function http(method: string, path: string): MethodDecorator {
+export interface HttpOptions {
+  /** Errors that are the caller's fault: answered 400 and logged at warn level without a stack. */
+  expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
+}
+
+export function http(method: string, path: string, options: HttpOptions = {}): MethodDecorator {
   const methods = method.split(',').map((m) => m.trim().toUpperCase());
   for (const m of methods) {
     if (!HTTP_METHODS.has(m)) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, `unknown HTTP method ${m}`]);
   }
   if (!path.startsWith('/')) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, 'the path must start with /']);
-  return (...inner: unknown[]) => applyMark('http', inner, (m) => m.http.push(...methods.map((verb) => ({ method: verb, path }))));
+  return (...inner: unknown[]) =>
+    applyMark('http', inner, (m) => {
+      m.http.push(...methods.map((verb) => ({ method: verb, path })));
+      if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
+    });
 }

@@ -1,7 +1,7 @@
 // enoki's public API. Nothing else under src/ is reachable from outside (package.json
 // `exports`); test helpers are in 'enoki/testing'.
 
-export { rpc, cpuBound, http, type RpcOptions, type CpuBoundOptions } from './decorators.js';
+export { rpc, cpuBound, http, type RpcOptions, type CpuBoundOptions, type HttpOptions } from './decorators.js';
 export { DependencyProvider, dependency, type Injected } from './dependency-provider.js';
 export { WorkerContext, type EntrypointKind } from './worker-context.js';
 export { ServiceContainer, type ContainerOptions, type WorkerOutcome } from './service-container.js';
@@ -25,3 +25,8 @@ export {
   isEnokiError,
   type ErrorCode,
 } from './errors.js';
+export { response, json, HttpError, type HttpResponse, type HttpResponseHeaders } from './http/response.js';
+export type { HttpRequest, HttpHeaders, HttpQuery } from './http/request.js';
+export { webServerAddress, type WebServerAddress } from './http/web-server.js';
+export { SharedRpcClient, type WebRpcOptions, type RequestWithHeaders } from './web/shared-client.js';
+export { nodeHttpRpc, type NodeHttpRpcOptions } from './web/node-http.js';

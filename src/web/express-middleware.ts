@@ -1,0 +1,81 @@
+// express middleware: one RPC client for the app, a per-request view on `req.rpc`.
+//
+//     import { expressRpc } from 'enoki/express';
+//     const rpc = expressRpc({ config: 'config.yaml', contextHeaders: { 'x-request-id': 'request_id' } });
+//     app.use(rpc);
+//     app.get('/hello/:name', async (req, res) => res.send(await req.rpc.greeting_service.hello(req.params.name)));
+//     rpc.closeWith(app.listen(3000));
+//
+// express has no lifecycle of its own, so the client connects on the first request (or
+// `await rpc.connect()` at startup, to fail early) and closes when the http.Server it
+// serves closes: the one given to closeWith(), else the one the first request came in on.
+// Only express's types are imported: express stays the application's dependency.
+
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { ClusterClient } from '../rpc/cluster-rpc-proxy.js';
+import { SharedRpcClient, type WebRpcOptions } from './shared-client.js';
+
+export type ExpressRpcOptions = WebRpcOptions<Request>;
+
+declare global {
+  // biome-ignore lint: express's own augmentation point is this global namespace
+  namespace Express {
+    interface Request {
+      /** The shared RPC client with this request's context data (set by expressRpc()). */
+      rpc: ClusterClient;
+    }
+  }
+}
+
+type Closable = { once(event: 'close', listener: () => void): unknown };
+
+export interface ExpressRpcMiddleware extends RequestHandler {
+  /** The shared client behind the middleware. */
+  readonly shared: SharedRpcClient<Request>;
+  /** Connect now (startup), instead of on the first request. */
+  connect(): Promise<ClusterClient>;
+  /** Close the client when this server closes. */
+  closeWith(server: Closable): ExpressRpcMiddleware;
+  close(): Promise<void>;
+}
+
+export function expressRpc(options: ExpressRpcOptions = {}): ExpressRpcMiddleware {
+  const shared = new SharedRpcClient<Request>(options);
+  let attached = false;
+  const attach = (server: Closable): void => {
+    if (attached) return;
+    attached = true;
+    shared.closeWith(server);
+  };
+
+  const middleware = (req: Request, _res: Response, next: NextFunction): void => {
+    if (!attached) {
+      // net.Server sets `socket.server` on every socket it accepts.
+      const server = (req.socket as { server?: Closable } | undefined)?.server;
+      if (server && typeof server.once === 'function') attach(server);
+    }
+    const client = shared.client;
+    if (client) {
+      req.rpc = shared.view(client, req);
+      next();
+      return;
+    }
+    shared.connect().then(
+      (connected) => {
+        req.rpc = shared.view(connected, req);
+        next();
+      },
+      (err: unknown) => next(err),
+    );
+  };
+
+  return Object.assign(middleware, {
+    shared,
+    connect: () => shared.connect(),
+    closeWith(server: Closable): ExpressRpcMiddleware {
+      attach(server);
+      return this as ExpressRpcMiddleware;
+    },
+    close: () => shared.close(),
+  }) as ExpressRpcMiddleware;
+}
