@@ -5,11 +5,17 @@
 // x-expires 300000, bound to the rpc exchange with routing key '<uuid>'; requests carry
 // that uuid in reply_to. A durable queue that outlives a dropped connection means replies
 // sent while the caller was reconnecting are still there when it comes back.
+//
+// At-least-once, as nameko: a request whose publish confirm was lost with the connection
+// is sent again on the next one (same correlation id) while its call is still waiting;
+// the service may then answer twice, and the second reply finds no pending call and is
+// dropped. A caller's timeout covers everything: waiting for the reply queue, for a lost
+// connection, and for the reply.
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { EnokiError, RpcTimeout, UnknownService } from '../errors.js';
-import { UnroutableError, type Subscription, type Transport } from '../transport/transport.js';
+import { EnokiError, isEnokiError, RpcTimeout, UnknownService } from '../errors.js';
+import { UnroutableError, type PublishOptions, type Subscription, type Transport } from '../transport/transport.js';
 import { decodeReply, deserializeError, encodeRequest, headersFromContext, JSON_CONTENT_TYPE, type ContextData } from './wire.js';
 
 const REPLY_QUEUE_EXPIRES_MS = 300_000;
@@ -26,6 +32,13 @@ interface Pending {
   resolve(value: unknown): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout | undefined;
+  /** The broker confirmed the request (at least once). */
+  sent: boolean;
+}
+
+/** The transport's mark on a publish whose confirm was lost with the connection (see amqp-transport.ts). */
+function confirmLost(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { confirmLost?: unknown }).confirmLost === true;
 }
 
 export class ReplyListener {
@@ -81,9 +94,16 @@ export class ReplyListener {
           else pending.resolve(reply.result);
         },
       )
-      .then((subscription) => {
-        this.subscription = subscription;
-      });
+      .then(
+        (subscription) => {
+          this.subscription = subscription;
+        },
+        (err: unknown) => {
+          // Let the next call try again rather than fail forever on one bad start.
+          this.starting = null;
+          throw err;
+        },
+      );
     return this.starting;
   }
 
@@ -99,45 +119,82 @@ export class ReplyListener {
    */
   async call(service: string, method: string, args: readonly unknown[], options: CallOptions = {}): Promise<unknown> {
     if (this.closedReason) throw new EnokiError('ENOKI_ERR_CLIENT_CLOSED', [`${service}.${method}`]);
-    await this.start();
     const correlationId = randomUUID();
     const timeoutMs = options.timeoutMs ?? undefined;
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     const target = `${service}.${method}`;
+    // Pending from the start, so close() and the timeout reach a call still waiting for
+    // the reply queue or the connection.
     const result = new Promise<unknown>((resolve, reject) => {
-      const pending: Pending = { resolve, reject, timer: undefined };
-      if (timeoutMs !== undefined) {
-        pending.timer = setTimeout(() => {
-          this.pending.delete(correlationId);
-          reject(new RpcTimeout(target, timeoutMs));
-        }, timeoutMs);
-      }
+      const pending: Pending = { resolve, reject, timer: undefined, sent: false };
+      if (timeoutMs !== undefined) pending.timer = setTimeout(() => this.timeOut(correlationId, target, timeoutMs), timeoutMs);
       this.pending.set(correlationId, pending);
     });
     const body = encodeRequest(args, options.kwargs ?? {});
-    this.transport
-      .publish(
-        this.exchange,
-        target,
-        body,
-        {
-          mandatory: true,
-          contentType: JSON_CONTENT_TYPE,
-          contentEncoding: 'utf-8',
-          deliveryMode: 2,
-          priority: 0,
-          correlationId,
-          replyTo: this.routingKey,
-          headers: headersFromContext(options.contextData ?? {}, options.callIdStack ?? []),
-        },
-        timeoutMs,
-      )
-      .catch((err: unknown) => {
-        const pending = this.pending.get(correlationId);
-        if (!pending) return;
-        this.settle(correlationId);
-        pending.reject(err instanceof UnroutableError ? new UnknownService(service, target, this.exchange) : (err as Error));
-      });
+    const properties = {
+      mandatory: true,
+      contentType: JSON_CONTENT_TYPE,
+      contentEncoding: 'utf-8',
+      deliveryMode: 2,
+      priority: 0,
+      correlationId,
+      replyTo: this.routingKey,
+      headers: headersFromContext(options.contextData ?? {}, options.callIdStack ?? []),
+    };
+    this.send(correlationId, service, target, body, properties, deadline).catch((err: unknown) => {
+      const pending = this.pending.get(correlationId);
+      if (!pending) return;
+      this.settle(correlationId);
+      pending.reject(err instanceof UnroutableError ? new UnknownService(service, target, this.exchange) : (err as Error));
+    });
     return result;
+  }
+
+  private async send(
+    correlationId: string,
+    service: string,
+    target: string,
+    body: Buffer,
+    properties: PublishOptions,
+    deadline: number,
+  ): Promise<void> {
+    await this.start();
+    for (let attempt = 1; ; attempt++) {
+      const pending = this.pending.get(correlationId);
+      if (!pending) return; // answered, timed out or closed meanwhile
+      const waitMs = Number.isFinite(deadline) ? deadline - Date.now() : undefined;
+      if (waitMs !== undefined && waitMs <= 0) return; // the call's timer reports it
+      try {
+        await this.transport.publish(this.exchange, target, body, properties, waitMs);
+        pending.sent = true;
+        return;
+      } catch (err) {
+        if (confirmLost(err) && !this.closedReason) {
+          this.logger.info({ correlationId, service, attempt }, 'request confirm lost with the connection; sending it again');
+          continue;
+        }
+        // Gave up waiting for the connection at the call's deadline: the call's own timer
+        // reports it, naming the call.
+        if (isEnokiError(err, 'ENOKI_ERR_DISCONNECTED') && Number.isFinite(deadline)) return;
+        throw err;
+      }
+    }
+  }
+
+  private timeOut(correlationId: string, target: string, timeoutMs: number): void {
+    const pending = this.pending.get(correlationId);
+    if (!pending) return;
+    this.pending.delete(correlationId);
+    if (!pending.sent && !this.transport.connected) {
+      pending.reject(
+        new EnokiError('ENOKI_ERR_DISCONNECTED', [
+          this.transport.displayUri,
+          `call ${target} gave up after ${timeoutMs} ms waiting for the broker; the broker never confirmed the request`,
+        ]),
+      );
+    } else {
+      pending.reject(new RpcTimeout(target, timeoutMs));
+    }
   }
 
   /** Fail every pending call with `reason` and stop consuming. */

@@ -3,16 +3,37 @@
 // on the exchange with the request's reply_to as routing key, and acknowledges the request
 // only after the reply is confirmed by the broker (at-least-once, as nameko).
 //
-// No message can take the consumer down: bad bodies, unknown methods and wrong arity get
-// nameko's error replies; a request with nowhere to reply to is rejected (not requeued,
-// so it cannot loop) and logged with the reason.
+// No message can take the consumer down or stay unacknowledged for ever: bad bodies,
+// unknown methods and wrong arity get nameko's error replies; a request with nowhere to
+// reply to is rejected (not requeued, so it cannot loop) and logged with the reason; a
+// result that cannot be serialized or carried is answered with an error instead.
+//
+// When the connection drops before a reply is confirmed, the request's own channel went
+// with it, so the broker has put the request back and it will be answered again: the
+// caller drops whichever reply comes second.
 
-import { EnokiError, MalformedRequest, MethodNotFound } from '../errors.js';
+import { EnokiError, isEnokiError, MalformedRequest, MethodNotFound } from '../errors.js';
 import type { Entrypoint, ServiceContainer } from '../service-container.js';
 import type { MethodDefinition } from '../service-definition.js';
 import { bindArguments } from '../signature.js';
 import type { InboundMessage, Subscription, Transport } from '../transport/transport.js';
 import { contextFromHeaders, decodeRequest, encodeReply, JSON_CONTENT_TYPE, serializeError } from './wire.js';
+
+/** nameko's answer for a result its serializer cannot encode. */
+class UnserializableValueError extends Error {
+  static excPath = 'nameko.exceptions.UnserializableValueError';
+  override get name(): string {
+    return 'UnserializableValueError';
+  }
+}
+
+/** The broker would not carry the reply (too large, refused): the caller is told so. */
+class ReplyNotDelivered extends Error {
+  static excPath = 'enoki.ReplyNotDelivered';
+  override get name(): string {
+    return 'ReplyNotDelivered';
+  }
+}
 
 export class RpcConsumer implements Entrypoint {
   private subscription: Subscription | null = null;
@@ -48,34 +69,62 @@ export class RpcConsumer implements Entrypoint {
   private async handle(message: InboundMessage): Promise<void> {
     const { container } = this;
     const { replyTo, correlationId } = message.properties;
-    const methodName = message.routingKey.slice(container.serviceName.length + 1);
+    const { routingKey } = message;
+    const prefix = `${container.serviceName}.`;
+    // Only '<service>.<method>' names a method; anything else (a publish straight to the
+    // queue) must not be read as one by slicing.
+    const methodName = routingKey.startsWith(prefix) ? routingKey.slice(prefix.length) : null;
     const log = container.logger;
 
     if (!replyTo) {
       // nameko crashes its consumer here. A reply cannot be sent, and requeueing would
       // loop forever, so the message is dropped (dead-lettered if the queue has a DLX).
-      log.warn({ routingKey: message.routingKey, correlationId }, 'rejected an RPC request without reply_to: nowhere to send a reply');
+      log.warn({ routingKey, correlationId, reason: 'no reply_to' }, 'rejected an RPC request without reply_to: nowhere to send a reply');
       message.nack(false);
       return;
     }
-    const reply = async (result: unknown, error: Error | undefined): Promise<void> => {
-      const body = encodeReply({ result: error ? null : result, error: error ? serializeError(error, container.config.INCLUDE_REMOTE_STACK) : null });
-      await this.transport!.publish(container.config.rpc_exchange, replyTo, body, {
+    const includeStack = container.config.INCLUDE_REMOTE_STACK;
+    const publishReply = (body: Buffer): Promise<void> =>
+      this.transport!.publish(container.config.rpc_exchange, replyTo, body, {
         contentType: message.properties.contentType ?? JSON_CONTENT_TYPE,
         contentEncoding: 'utf-8',
         correlationId,
         deliveryMode: 2,
         priority: 0,
       });
+    const reply = async (result: unknown, error: Error | undefined): Promise<void> => {
+      let body: Buffer;
+      try {
+        body = encodeReply({ result: error ? null : result, error: error ? serializeError(error, includeStack) : null });
+      } catch (err) {
+        // A cycle, a throwing toJSON, nesting too deep: answer with nameko's error for it.
+        log.error({ routingKey, correlationId, err }, 'the result cannot be serialized; replying with an error');
+        body = encodeReply({ result: null, error: serializeError(new UnserializableValueError(`Unserializable value: ${(err as Error).message}`)) });
+      }
+      try {
+        await publishReply(body);
+      } catch (err) {
+        if (isEnokiError(err, 'ENOKI_ERR_DISCONNECTED')) {
+          log.warn({ routingKey, correlationId, reason: (err as Error).message }, 'reply not confirmed: the request returns to its queue and is answered again');
+          return;
+        }
+        // The connection is up but the broker refused this reply. Tell the caller with
+        // a small error reply rather than leave the request unacknowledged for ever.
+        log.error({ routingKey, correlationId, reason: (err as Error).message }, 'the broker refused the reply; sending an error reply instead');
+        try {
+          await publishReply(encodeReply({ result: null, error: serializeError(new ReplyNotDelivered(`the reply could not be published: ${(err as Error).message}`)) }));
+        } catch (second) {
+          // Requeue once: a transient refusal gets another try, a repeatable one cannot loop.
+          log.error({ routingKey, correlationId, reason: (second as Error).message, requeue: !message.redelivered }, 'could not publish an error reply either');
+          message.nack(!message.redelivered);
+          return;
+        }
+      }
       message.ack();
     };
     const rejectCall = async (error: Error): Promise<void> => {
-      log.warn({ routingKey: message.routingKey, correlationId, error: `${error.name}: ${error.message}` }, 'RPC request refused');
-      try {
-        await reply(undefined, error);
-      } catch (err) {
-        log.error({ err, correlationId }, 'could not publish an error reply; the request stays unacknowledged');
-      }
+      log.warn({ routingKey, correlationId, reason: `${error.name}: ${error.message}` }, 'RPC request refused');
+      await reply(undefined, error);
     };
 
     if (!correlationId) {
@@ -84,7 +133,8 @@ export class RpcConsumer implements Entrypoint {
     }
     if (message.body.length > container.config.MAX_MESSAGE_SIZE) {
       const tooLarge = new EnokiError('ENOKI_ERR_BODY_TOO_LARGE', [message.body.length, container.config.MAX_MESSAGE_SIZE]);
-      await rejectCall(new MalformedRequest(tooLarge.message));
+      // MalformedRequest keeps nameko's exception type for Python callers; the code is in the text.
+      await rejectCall(new MalformedRequest(`${tooLarge.message} [${tooLarge.code}]`));
       return;
     }
     let request;
@@ -92,11 +142,11 @@ export class RpcConsumer implements Entrypoint {
     let args: unknown[];
     try {
       request = decodeRequest(message.body, message.properties);
-      method = container.definition.rpcMethods.get(methodName);
-      if (!method) throw new MethodNotFound(methodName);
+      method = methodName === null ? undefined : container.definition.rpcMethods.get(methodName);
+      if (!method) throw new MethodNotFound(methodName ?? routingKey);
       args = bindArguments(method.signature, request.args, request.kwargs);
     } catch (err) {
-      await rejectCall(err as Error);
+      await rejectCall(err instanceof Error ? err : new MalformedRequest(String(err)));
       return;
     }
 

@@ -3,6 +3,19 @@
 // re-opens the publish channel and re-declares and re-consumes every live subscription,
 // so callers never hold a channel that belongs to a dead connection.
 //
+// What can go wrong around a reconnect, and what this file does about it:
+// - consume() racing a reconnect: every start of a subscription claims it for one
+//   connection (`sub.model`); a start that finishes on an older connection sees it is
+//   stale and steps back, so a subscription never consumes twice, and a start that fails
+//   because the connection went is left to the reconnect instead of failing consume().
+// - a channel closed on its own (a queue deleted, a consumer cancelled by the broker, a
+//   publish to a missing exchange) is re-opened on the same connection, with back-off.
+// - a publish whose confirm is lost with the connection rejects with
+//   ENOKI_ERR_DISCONNECTED ("may or may not have been delivered"): the caller decides
+//   whether to send again (the RPC client does, within the call's timeout). A publish
+//   that never left (its channel was already closed) is sent again on the next channel.
+// - acks on a channel that died are no-ops: the broker has requeued those deliveries.
+//
 // The heartbeat is amqplib's, on this (main) thread's event loop: nothing in enoki that
 // may compute for long runs here (see @cpuBound), which is the point of the project.
 
@@ -38,13 +51,65 @@ export interface AmqpTransportOptions {
 interface LiveSubscription {
   spec: ConsumeSpec;
   onMessage: (message: InboundMessage) => void;
+  /** The channel consuming now; null while (re)starting or disconnected. */
   channel: Channel | null;
   consumerTag: string | null;
+  /** The connection the latest start of this subscription was made on. */
+  model: ChannelModel | null;
   cancelled: boolean;
+  /** Failed restarts in a row on a live connection, for the back-off. */
+  failures: number;
+  restartTimer: NodeJS.Timeout | null;
+}
+
+/**
+ * Marks the ENOKI_ERR_DISCONNECTED of a publish whose confirm was lost with the
+ * connection: the message may or may not have reached the broker, and sending it again
+ * on the next connection is the caller's call (at-least-once).
+ */
+export interface ConfirmLost {
+  readonly confirmLost: true;
+}
+
+export function isConfirmLost(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as Partial<ConfirmLost>).confirmLost === true;
 }
 
 interface PendingReturn {
   returned: boolean;
+}
+
+const RESTART_DELAY_MS = 500;
+const MAX_RESTART_DELAY_MS = 30_000;
+
+/**
+ * How long a connection attempt (TCP, TLS and AMQP handshake) may go without progress
+ * before it is abandoned and retried. amqplib has no such limit by default, so one
+ * attempt into a silent network, or to a broker that accepts but never answers, would
+ * stall recovery for good. Scaled with the heartbeat, the user's word on how fast a
+ * dead peer must be noticed.
+ */
+export function connectTimeoutMs(heartbeatSeconds: number): number {
+  if (heartbeatSeconds <= 0) return 10_000;
+  return Math.min(10_000, Math.max(2_000, heartbeatSeconds * 2_000));
+}
+
+/** The socket options amqplib gets for a config: TLS material read from the configured paths. */
+export function amqpSocketOptions(connectionName: string, tls: TlsConfig | null | undefined, heartbeatSeconds = 60): Record<string, unknown> {
+  const socketOptions: Record<string, unknown> = {
+    // Nagle + delayed ACK costs ~40 ms per sequential request/reply; always off.
+    noDelay: true,
+    timeout: connectTimeoutMs(heartbeatSeconds),
+    clientProperties: { connection_name: connectionName, product: 'enoki' },
+  };
+  if (tls) {
+    if (tls.ca) socketOptions.ca = [readFileSync(tls.ca)];
+    if (tls.cert) socketOptions.cert = readFileSync(tls.cert);
+    if (tls.key) socketOptions.key = readFileSync(tls.key);
+    if (tls.passphrase) socketOptions.passphrase = tls.passphrase;
+    socketOptions.rejectUnauthorized = tls.rejectUnauthorized;
+  }
+  return socketOptions;
 }
 
 export class AmqpTransport implements Transport {
@@ -60,6 +125,12 @@ export class AmqpTransport implements Transport {
   // Mandatory publishes awaiting their confirm, by correlation id: a basic.return for one
   // arrives before its basic.ack, so the confirm callback can tell "routed" from "returned".
   private readonly pendingReturns = new Map<string, PendingReturn>();
+  /** Connections whose 'close' has not fired. */
+  private readonly liveModels = new WeakSet<ChannelModel>();
+  /** Channels whose 'close' has not fired: acks on any other are no-ops. */
+  private readonly openChannels = new WeakSet<Channel>();
+  /** Why a publish channel was closed by the broker (a channel-level error, not a lost connection). */
+  private readonly channelErrors = new WeakMap<Channel, Error>();
   private closed = false;
 
   constructor(options: AmqpTransportOptions) {
@@ -83,74 +154,87 @@ export class AmqpTransport implements Transport {
     const { uri, heartbeat, tls, connectionName, logger } = this.options;
     const url = new URL(uri);
     url.searchParams.set('heartbeat', String(heartbeat));
-    const socketOptions: Record<string, unknown> = {
-      // Nagle + delayed ACK costs ~40 ms per sequential request/reply; always off.
-      noDelay: true,
-      clientProperties: { connection_name: connectionName, product: 'enoki' },
-    };
-    if (tls) {
-      if (tls.ca) socketOptions.ca = [readFileSync(tls.ca)];
-      if (tls.cert) socketOptions.cert = readFileSync(tls.cert);
-      if (tls.key) socketOptions.key = readFileSync(tls.key);
-      if (tls.passphrase) socketOptions.passphrase = tls.passphrase;
-      socketOptions.rejectUnauthorized = tls.rejectUnauthorized;
-    }
+    // As kombu does for nameko: AMQP_SSL means TLS even on an amqp:// URI. Without this,
+    // the TLS settings would be ignored and the connection made in plain text.
+    if (tls && url.protocol === 'amqp:') url.protocol = 'amqps:';
     let lastError: Error | undefined;
+    let connection: RecoveringChannelModel;
     try {
-      const connection = await amqp.connect(url.toString(), {
-        ...socketOptions,
+      connection = await amqp.connect(url.toString(), {
+        ...amqpSocketOptions(connectionName, tls, heartbeat),
         recovery: {
           initialDelay: 200,
           maxDelay: 5000,
           jitter: 0.3,
           maxRetries: Infinity,
           initialMaxRetries: this.options.initialRetries ?? 2,
+          // Listeners first, then the first attempt: its failures are logged too.
+          waitForConnect: false,
           setup: (model: ChannelModel) => this.onConnected(model),
         },
       });
-      this.connection = connection;
-      connection.on('disconnect', (err: Error) => this.onDisconnected(err));
-      connection.on('connect-failed', (err: Error) => {
-        lastError = err;
-        logger.warn({ uri: this.displayUri, err: err.message }, 'AMQP connection attempt failed');
-      });
-      connection.on('reconnect-scheduled', ({ attempt, delay }: { attempt: number; delay: number }) =>
-        logger.info({ uri: this.displayUri, attempt, delay }, 'AMQP reconnect scheduled'),
-      );
-      connection.on('connect', () => {
-        if (this.closed) return;
-        logger.info({ uri: this.displayUri }, 'AMQP connected');
-        this.emit('connected');
-      });
-      connection.on('error', (err: Error) => logger.warn({ uri: this.displayUri, err: err.message }, 'AMQP connection error'));
-      connection.on('blocked', (reason: string) => logger.warn({ uri: this.displayUri, reason }, 'RabbitMQ blocked this connection'));
-      this.emit('connected');
     } catch (err) {
+      throw new EnokiError('ENOKI_ERR_CONNECT', [this.displayUri, this.scrub(errorText(err))]);
+    }
+    this.connection = connection;
+    connection.on('disconnect', (err: Error) => this.onDisconnected(err));
+    connection.on('connect-failed', (err: Error) => {
+      lastError = err;
+      if (!this.closed) logger.warn({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP connection attempt failed');
+    });
+    connection.on('reconnect-scheduled', ({ attempt, delay }: { attempt: number; delay: number }) => {
+      if (!this.closed) logger.info({ uri: this.displayUri, attempt, delay }, 'AMQP reconnect scheduled');
+    });
+    connection.on('reconnect-failed', (err: Error) => logger.error({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP reconnecting gave up'));
+    connection.on('connect', () => {
+      if (this.closed) return;
+      logger.info({ uri: this.displayUri }, 'AMQP connected');
+      this.emit('connected');
+    });
+    connection.on('error', (err: Error) => logger.warn({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP connection error'));
+    connection.on('blocked', (reason: string) => logger.warn({ uri: this.displayUri, reason }, 'RabbitMQ blocked this connection'));
+    connection.on('unblocked', () => logger.info({ uri: this.displayUri }, 'RabbitMQ unblocked this connection'));
+    try {
+      await connection.waitForConnect();
+    } catch (err) {
+      this.connection = null;
+      await connection.close().catch(() => undefined);
       // Error messages from the socket layer can carry the URI; never let the password out.
-      const reason = scrub((lastError ?? (err as Error)).message, uri, this.displayUri);
-      throw new EnokiError('ENOKI_ERR_CONNECT', [this.displayUri, reason]);
+      throw new EnokiError('ENOKI_ERR_CONNECT', [this.displayUri, this.scrub((lastError ?? (err as Error)).message)]);
     }
   }
 
-  /** Runs inside amqplib's recovery after every successful connection. */
+  /**
+   * amqplib's recovery `setup`, after every successful connection. If it throws, amqplib
+   * closes that connection and tries again with back-off, so it throws only when the
+   * connection itself went; one queue that cannot be consumed is retried on its own.
+   */
   private async onConnected(model: ChannelModel): Promise<void> {
+    if (this.closed) return; // amqplib closes it
+    this.liveModels.add(model);
+    model.on('close', () => this.liveModels.delete(model));
     model.on('error', () => {
       /* reported through the recovering connection */
     });
-    const publisher = await model.createConfirmChannel();
-    publisher.on('error', (err: Error) => this.options.logger.warn({ err: err.message }, 'AMQP publish channel error'));
-    publisher.on('return', (msg: { properties: { correlationId?: string } }) => {
-      const pending = msg.properties.correlationId ? this.pendingReturns.get(msg.properties.correlationId) : undefined;
-      if (pending) pending.returned = true;
-    });
+    let publisher = await this.openPublisher(model);
     this.declaredExchanges.clear();
     for (const sub of this.subscriptions) {
-      if (!sub.cancelled) await this.startSubscription(model, sub);
+      if (sub.cancelled) continue;
+      try {
+        await this.startSubscription(model, sub);
+      } catch (err) {
+        if (!this.liveModels.has(model)) throw err;
+        this.subscriptionFailed(model, sub, err);
+      }
     }
+    // A close can land between two steps above without failing any of them (the
+    // connection.close frame after the last reply in one read): a dead connection must
+    // not be handed to amqplib as set up, or it would never reconnect.
+    if (!this.liveModels.has(model)) throw new Error('the connection closed while it was being set up');
+    if (!this.openChannels.has(publisher)) publisher = await this.openPublisher(model);
     this.model = model;
     this.publisher = publisher;
-    for (const resolve of this.connectWaiters) resolve();
-    this.connectWaiters.clear();
+    this.resolveWaiters();
   }
 
   private onDisconnected(err: Error): void {
@@ -159,33 +243,87 @@ export class AmqpTransport implements Transport {
     for (const sub of this.subscriptions) {
       sub.channel = null;
       sub.consumerTag = null;
+      // A cancelled subscription was kept only so deliveries on its channel could be acked.
+      if (sub.cancelled) this.subscriptions.delete(sub);
     }
     if (this.closed) return;
-    this.options.logger.warn({ uri: this.displayUri, err: err.message }, 'AMQP connection lost; reconnecting');
+    this.options.logger.warn({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP connection lost; reconnecting');
     this.emit('disconnected', err);
   }
 
+  private resolveWaiters(): void {
+    for (const resolve of [...this.connectWaiters]) resolve();
+  }
+
+  private async openPublisher(model: ChannelModel): Promise<ConfirmChannel> {
+    const publisher = await model.createConfirmChannel();
+    this.openChannels.add(publisher);
+    publisher.on('error', (err: Error) => {
+      this.channelErrors.set(publisher, err);
+      this.options.logger.warn({ err: this.scrub(err.message) }, 'AMQP publish channel error');
+    });
+    publisher.on('return', (msg: { properties: { correlationId?: string } }) => {
+      const pending = msg.properties.correlationId ? this.pendingReturns.get(msg.properties.correlationId) : undefined;
+      if (pending) pending.returned = true;
+    });
+    publisher.on('close', () => {
+      this.openChannels.delete(publisher);
+      if (this.publisher !== publisher) return;
+      this.publisher = null;
+      // The broker closes just this channel on a channel-level error; on a lost
+      // connection the connection's own close follows at once and recovery takes over.
+      setImmediate(() => this.reopenPublisher(model, 0));
+    });
+    return publisher;
+  }
+
+  private reopenPublisher(model: ChannelModel, attempt: number): void {
+    if (this.closed || this.model !== model || !this.liveModels.has(model) || this.publisher) return;
+    this.openPublisher(model).then(
+      (publisher) => {
+        if (this.closed || this.model !== model || this.publisher) {
+          publisher.close().catch(() => undefined);
+          return;
+        }
+        this.publisher = publisher;
+        this.declaredExchanges.clear();
+        this.resolveWaiters();
+      },
+      (err: Error) => {
+        if (!this.liveModels.has(model)) return;
+        this.options.logger.warn({ err: this.scrub(err.message) }, 'cannot re-open the AMQP publish channel; retrying');
+        setTimeout(() => this.reopenPublisher(model, attempt + 1), Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** attempt)).unref();
+      },
+    );
+  }
+
+  /**
+   * Declare and consume for `sub` on `model`. Claims the subscription for that
+   * connection first: if a newer start claims it meanwhile, this one closes its channel
+   * and returns. Rejects when a step fails (on a live connection, a real refusal).
+   */
   private async startSubscription(model: ChannelModel, sub: LiveSubscription): Promise<void> {
     const { spec } = sub;
+    sub.model = model;
+    sub.channel = null;
+    sub.consumerTag = null;
+    const stale = (): boolean => sub.model !== model || sub.cancelled || this.closed;
     const channel = await model.createChannel();
-    channel.on('error', (err: Error) => this.options.logger.warn({ queue: spec.queue.name, err: err.message }, 'AMQP consumer channel error'));
+    this.openChannels.add(channel);
+    channel.on('error', (err: Error) => this.options.logger.warn({ queue: spec.queue.name, err: this.scrub(err.message) }, 'AMQP consumer channel error'));
     channel.on('close', () => {
-      // A channel can close alone (e.g. a queue deleted under us). Unless the whole
-      // connection went, or the subscription ended, consume again on a fresh channel.
+      this.openChannels.delete(channel);
+      // A channel can close alone (a queue deleted under us, the consumer cancelled).
+      // Unless the connection went or the subscription ended, consume again on a fresh one.
       if (sub.channel !== channel || sub.cancelled || this.closed) return;
       sub.channel = null;
       sub.consumerTag = null;
-      const current = this.model;
-      if (current === model) {
-        setTimeout(() => {
-          if (this.model === model && !sub.cancelled && !this.closed && sub.channel === null) {
-            this.startSubscription(model, sub).catch((e: Error) =>
-              this.options.logger.error({ queue: spec.queue.name, err: e.message }, 'cannot resume consuming'),
-            );
-          }
-        }, 500).unref();
-      }
+      this.scheduleRestart(model, sub);
     });
+    const abandon = async (): Promise<void> => {
+      await channel.close().catch(() => undefined);
+    };
+    if (stale()) return abandon();
     if (spec.prefetch > 0) await channel.prefetch(spec.prefetch);
     await channel.assertExchange(spec.exchange, 'topic', { durable: true, autoDelete: false });
     await channel.assertQueue(spec.queue.name, {
@@ -195,17 +333,54 @@ export class AmqpTransport implements Transport {
       arguments: spec.queue.arguments,
     });
     for (const key of spec.bindings) await channel.bindQueue(spec.queue.name, spec.exchange, key);
+    if (stale()) return abandon();
     sub.channel = channel;
     const { consumerTag } = await channel.consume(spec.queue.name, (msg) => {
-      if (msg === null) return; // cancelled by the broker (queue deleted); 'close' logic handles it
+      if (msg === null) {
+        // The broker cancelled this consumer (its queue was deleted). Closing the channel
+        // makes the 'close' handler start again, which declares the queue anew.
+        this.options.logger.warn({ queue: spec.queue.name }, 'the broker cancelled a consumer (queue deleted?); consuming again');
+        channel.close().catch(() => undefined);
+        return;
+      }
       sub.onMessage(this.wrap(channel, msg));
     });
+    if (sub.cancelled && sub.channel === channel) {
+      // cancel() ran while the consume was on its way: it could not cancel it then.
+      await channel.cancel(consumerTag).catch(() => undefined);
+      return;
+    }
+    if (sub.channel !== channel) return;
     sub.consumerTag = consumerTag;
+    sub.failures = 0;
+  }
+
+  private subscriptionFailed(model: ChannelModel, sub: LiveSubscription, err: unknown): void {
+    sub.failures++;
+    this.options.logger.error(
+      { queue: sub.spec.queue.name, err: this.scrub(errorText(err)), attempt: sub.failures },
+      'cannot consume; retrying with back-off',
+    );
+    this.scheduleRestart(model, sub);
+  }
+
+  private scheduleRestart(model: ChannelModel, sub: LiveSubscription): void {
+    if (sub.restartTimer || sub.cancelled || this.closed) return;
+    const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** Math.min(sub.failures, 10));
+    sub.restartTimer = setTimeout(() => {
+      sub.restartTimer = null;
+      // Only on the connection this was scheduled for: a new one starts it itself.
+      if (this.closed || sub.cancelled || sub.model !== model || !this.liveModels.has(model) || sub.channel !== null) return;
+      this.startSubscription(model, sub).catch((err: unknown) => {
+        if (this.liveModels.has(model) && sub.model === model) this.subscriptionFailed(model, sub, err);
+      });
+    }, delay);
+    sub.restartTimer.unref();
   }
 
   private wrap(channel: Channel, msg: ConsumeMessage): InboundMessage {
     let settled = false;
-    const live = (): boolean => !settled && !this.closed && this.subscriptionsHaveChannel(channel);
+    const live = (): boolean => !settled && !this.closed && this.openChannels.has(channel);
     const { properties, fields } = msg;
     return {
       body: msg.content,
@@ -222,36 +397,58 @@ export class AmqpTransport implements Transport {
       exchange: fields.exchange,
       routingKey: fields.routingKey,
       redelivered: fields.redelivered,
+      // An ack or nack on a channel that is gone would throw; the broker has already
+      // requeued that delivery, so there is nothing left to settle.
       ack: () => {
-        // An ack on a channel of a dead connection would throw; the broker has already
-        // requeued that delivery, so there is nothing left to acknowledge.
         if (!live()) return;
         settled = true;
-        channel.ack(msg);
+        try {
+          channel.ack(msg);
+        } catch {
+          /* closed under us: requeued by the broker */
+        }
       },
       nack: (requeue: boolean) => {
         if (!live()) return;
         settled = true;
-        channel.nack(msg, false, requeue);
+        try {
+          channel.nack(msg, false, requeue);
+        } catch {
+          /* closed under us: requeued by the broker */
+        }
       },
     };
   }
 
-  private subscriptionsHaveChannel(channel: Channel): boolean {
-    for (const sub of this.subscriptions) if (sub.channel === channel) return true;
-    return false;
-  }
-
   async consume(spec: ConsumeSpec, onMessage: (message: InboundMessage) => void): Promise<Subscription> {
     this.assertOpen();
-    const sub: LiveSubscription = { spec, onMessage, channel: null, consumerTag: null, cancelled: false };
+    const sub: LiveSubscription = { spec, onMessage, channel: null, consumerTag: null, model: null, cancelled: false, failures: 0, restartTimer: null };
     this.subscriptions.add(sub);
-    const model = this.model ?? (await this.waitForConnection(undefined).then(() => this.model));
-    if (model && sub.channel === null) {
+    for (;;) {
+      const model = this.model;
+      if (!model) {
+        // Disconnected, or a connection being set up: its setup starts every
+        // subscription it finds, this one included if it was added in time.
+        try {
+          await this.waitForConnection(Infinity);
+        } catch (err) {
+          this.subscriptions.delete(sub);
+          throw err;
+        }
+        if (sub.model !== null && sub.model === this.model) break;
+        continue;
+      }
       try {
         await this.startSubscription(model, sub);
+        break;
       } catch (err) {
+        if (!this.closed && !this.liveModels.has(model)) {
+          // The connection went half-way: its successor's setup starts this subscription.
+          if (this.model === model) await new Promise((resolve) => setTimeout(resolve, 50));
+          continue;
+        }
         this.subscriptions.delete(sub);
+        sub.cancelled = true;
         throw err;
       }
     }
@@ -259,6 +456,7 @@ export class AmqpTransport implements Transport {
       cancel: async () => {
         if (sub.cancelled) return;
         sub.cancelled = true;
+        if (sub.restartTimer) clearTimeout(sub.restartTimer);
         const { channel, consumerTag } = sub;
         if (channel && consumerTag) {
           // Keep the channel open so deliveries already handed out can still be acked
@@ -272,59 +470,105 @@ export class AmqpTransport implements Transport {
   }
 
   async assertExchange(name: string): Promise<void> {
-    this.assertOpen();
-    await this.waitForConnection(undefined);
-    if (this.declaredExchanges.has(name)) return;
-    const publisher = this.publisher;
-    if (!publisher) return this.assertExchange(name);
-    await publisher.assertExchange(name, 'topic', { durable: true, autoDelete: false });
-    this.declaredExchanges.add(name);
+    for (;;) {
+      this.assertOpen();
+      if (this.declaredExchanges.has(name)) return;
+      const publisher = this.publisher;
+      if (!publisher) {
+        await this.waitForConnection(Infinity);
+        continue;
+      }
+      await publisher.assertExchange(name, 'topic', { durable: true, autoDelete: false });
+      this.declaredExchanges.add(name);
+      return;
+    }
   }
 
   async publish(exchange: string, routingKey: string, body: Buffer, options: PublishOptions, waitMs?: number): Promise<void> {
     this.assertOpen();
-    if (!this.publisher) await this.waitForConnection(waitMs);
-    const publisher = this.publisher;
-    if (!publisher) return this.publish(exchange, routingKey, body, options, waitMs);
+    const deadline = waitMs === undefined || !Number.isFinite(waitMs) ? Infinity : Date.now() + Math.max(0, waitMs);
     const { mandatory, ...props } = options;
     // Mandatory publishes need a key to match a basic.return to its confirm.
     const returnKey = mandatory ? (props.correlationId ?? randomUUID()) : undefined;
-    const pending: PendingReturn = { returned: false };
-    if (returnKey) this.pendingReturns.set(returnKey, pending);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const ok = publisher.publish(
-          exchange,
-          routingKey,
-          body,
-          {
-            mandatory: Boolean(mandatory),
-            contentType: props.contentType,
-            contentEncoding: props.contentEncoding,
-            correlationId: returnKey ?? props.correlationId,
-            replyTo: props.replyTo,
-            deliveryMode: props.deliveryMode,
-            priority: props.priority,
-            messageId: props.messageId,
-            headers: props.headers,
-          },
-          (err: unknown) => {
-            if (err) reject(new EnokiError('ENOKI_ERR_PUBLISH', [`${exchange}/${routingKey}`, errorText(err)], { cause: err }));
-            else if (pending.returned) reject(new UnroutableError(exchange, routingKey));
-            else resolve();
-          },
-        );
-        // false means amqplib's buffer is full: the message is still queued and will be
-        // confirmed; callers see back-pressure through the confirm latency.
-        void ok;
-      });
-    } finally {
-      if (returnKey) this.pendingReturns.delete(returnKey);
+    const target = `${exchange}/${routingKey}`;
+    for (;;) {
+      this.assertOpen();
+      const publisher = this.publisher;
+      if (!publisher) {
+        await this.waitForConnection(deadline);
+        continue;
+      }
+      const pending: PendingReturn = { returned: false };
+      if (returnKey) this.pendingReturns.set(returnKey, pending);
+      try {
+        const sent = await new Promise<boolean>((resolve, reject) => {
+          try {
+            // false means amqplib's buffer is full: the message is still queued and will be
+            // confirmed; callers see back-pressure through the confirm latency.
+            publisher.publish(
+              exchange,
+              routingKey,
+              body,
+              {
+                mandatory: Boolean(mandatory),
+                contentType: props.contentType,
+                contentEncoding: props.contentEncoding,
+                correlationId: returnKey ?? props.correlationId,
+                replyTo: props.replyTo,
+                deliveryMode: props.deliveryMode,
+                priority: props.priority,
+                messageId: props.messageId,
+                headers: props.headers,
+              },
+              (err: unknown) => {
+                if (!err) {
+                  if (pending.returned) reject(new UnroutableError(exchange, routingKey));
+                  else resolve(true);
+                  return;
+                }
+                reject(this.confirmFailure(publisher, target, err));
+              },
+            );
+          } catch (err) {
+            // The channel was closed before this message left: nothing was sent, so it
+            // goes again on the next channel. Anything else (a header table too large) is final.
+            if ((err as Error)?.name === 'IllegalOperationError') resolve(false);
+            else reject(new EnokiError('ENOKI_ERR_PUBLISH', [target, this.scrub(errorText(err))], { cause: err }));
+          }
+        });
+        if (sent) return;
+      } finally {
+        if (returnKey) this.pendingReturns.delete(returnKey);
+      }
+      if (Date.now() >= deadline) {
+        throw new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `could not publish to ${target} within ${waitMs} ms`]);
+      }
+      // Its 'close' event normally comes with the failure; give it a moment if not.
+      if (this.publisher === publisher) await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
 
-  private waitForConnection(waitMs: number | undefined): Promise<void> {
+  /** Why a publish was not confirmed: a broker nack or channel error (final), or a lost connection (maybe delivered). */
+  private confirmFailure(publisher: ConfirmChannel, target: string, err: unknown): Error {
+    const channelError = this.channelErrors.get(publisher);
+    if (channelError) return new EnokiError('ENOKI_ERR_PUBLISH', [target, this.scrub(channelError.message)], { cause: channelError });
+    if (this.closed) return new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `the transport was closed before the broker confirmed the publish to ${target}`], { cause: err });
+    if (errorText(err) === 'channel closed') {
+      const lost = new EnokiError(
+        'ENOKI_ERR_DISCONNECTED',
+        [this.displayUri, `the connection dropped before the broker confirmed the publish to ${target}; it may or may not have been delivered`],
+        { cause: err },
+      );
+      return Object.assign(lost, { confirmLost: true } as const);
+    }
+    return new EnokiError('ENOKI_ERR_PUBLISH', [target, this.scrub(errorText(err))], { cause: err });
+  }
+
+  /** Resolves once a publish channel is up; rejects at `deadline` (epoch ms) or when closed. */
+  private waitForConnection(deadline: number): Promise<void> {
     if (this.publisher) return Promise.resolve();
+    if (this.closed) return Promise.reject(new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, 'the transport was closed']));
+    const started = Date.now();
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const done = (): void => {
@@ -334,11 +578,14 @@ export class AmqpTransport implements Transport {
         else resolve();
       };
       this.connectWaiters.add(done);
-      if (waitMs !== undefined && Number.isFinite(waitMs)) {
-        timer = setTimeout(() => {
-          this.connectWaiters.delete(done);
-          reject(new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `still not reconnected after ${waitMs} ms`]));
-        }, waitMs);
+      if (Number.isFinite(deadline)) {
+        timer = setTimeout(
+          () => {
+            this.connectWaiters.delete(done);
+            reject(new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `still not reconnected after ${Date.now() - started} ms`]));
+          },
+          Math.max(0, deadline - Date.now()),
+        );
       }
     });
   }
@@ -350,7 +597,8 @@ export class AmqpTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const resolve of [...this.connectWaiters]) resolve();
+    this.resolveWaiters();
+    for (const sub of this.subscriptions) if (sub.restartTimer) clearTimeout(sub.restartTimer);
     this.subscriptions.clear();
     this.publisher = null;
     this.model = null;
@@ -359,6 +607,11 @@ export class AmqpTransport implements Transport {
     if (connection) await connection.close().catch(() => undefined);
     this.emit('disconnected');
   }
+
+  /** `text` with the URI and its password masked. */
+  private scrub(text: string): string {
+    return scrub(text, this.options.uri, this.displayUri);
+  }
 }
 
 function errorText(err: unknown): string {
@@ -366,12 +619,20 @@ function errorText(err: unknown): string {
 }
 
 function scrub(text: string, uri: string, displayUri: string): string {
+  let out = text.split(uri).join(displayUri);
+  let password = '';
   try {
-    const password = new URL(uri).password;
-    let out = text.split(uri).join(displayUri);
-    if (password) out = out.split(decodeURIComponent(password)).join('***').split(password).join('***');
-    return out;
+    password = new URL(uri).password;
   } catch {
-    return text;
+    return out;
   }
+  if (!password) return out;
+  const forms = [password];
+  try {
+    forms.push(decodeURIComponent(password));
+  } catch {
+    /* not valid percent-encoding: the raw form is all there is */
+  }
+  for (const form of forms) out = out.split(form).join('***');
+  return out;
 }
