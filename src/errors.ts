@@ -121,8 +121,15 @@ export class RemoteError extends EnokiError {
   readonly excPath: string | undefined;
   readonly excArgs: readonly unknown[];
   readonly remoteStack: string | undefined;
-  constructor(excType: string, value: string, details: { excPath?: string; excArgs?: readonly unknown[]; remoteStack?: string } = {}) {
+  /** The remote error's ENOKI_ERR_* code when an enoki service raised one of its own errors. */
+  readonly remoteCode: string | undefined;
+  constructor(
+    excType: string,
+    value: string,
+    details: { excPath?: string; excArgs?: readonly unknown[]; remoteStack?: string; remoteCode?: string } = {},
+  ) {
     super('ENOKI_ERR_REMOTE', [excType, value]);
+    this.remoteCode = details.remoteCode;
     this.excType = excType;
     this.value = value;
     this.excPath = details.excPath;

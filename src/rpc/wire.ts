@@ -90,6 +90,8 @@ export function decodeReply(body: Buffer): RpcReply {
 
 // --- errors ------------------------------------------------------------------------
 
+const ENOKI_CODE_PATH = 'enoki.errors.';
+
 /** Errors that nameko clients rebuild as their own class, keyed by exc_path. */
 const NAMEKO_PATHS: Record<string, string> = {
   MethodNotFound: 'nameko.exceptions.MethodNotFound',
@@ -110,9 +112,13 @@ export function serializeError(err: unknown, includeStack = false): WireError {
   const excType = err.name || err.constructor?.name || 'Error';
   const custom = err as Error & { args?: unknown; excPath?: unknown };
   const staticPath = (err.constructor as { excPath?: unknown }).excPath;
+  // enoki's own coded errors (a pool thread that died, a full pool, ...) carry their code in
+  // exc_path, so an enoki caller can tell them apart; nameko callers see a RemoteError.
+  const code = (err as { code?: unknown }).code;
+  const codedPath = typeof code === 'string' && code.startsWith('ENOKI_ERR_') ? `${ENOKI_CODE_PATH}${code}` : undefined;
   const excPath =
     NAMEKO_PATHS[excType] ??
-    (typeof custom.excPath === 'string' ? custom.excPath : typeof staticPath === 'string' ? staticPath : `enoki.${excType}`);
+    (typeof custom.excPath === 'string' ? custom.excPath : typeof staticPath === 'string' ? staticPath : (codedPath ?? `enoki.${excType}`));
   const rawArgs = Array.isArray(custom.args) ? custom.args : err.message ? [err.message] : [];
   const wire: WireError = {
     exc_type: excType,
@@ -149,6 +155,10 @@ export function deserializeError(error: WireError): EnokiError {
         excPath: error.exc_path,
         excArgs: Array.isArray(error.exc_args) ? error.exc_args : [],
         remoteStack: typeof error.stack === 'string' ? error.stack : undefined,
+        remoteCode:
+          typeof error.exc_path === 'string' && error.exc_path.startsWith(`${ENOKI_CODE_PATH}ENOKI_ERR_`)
+            ? error.exc_path.slice(ENOKI_CODE_PATH.length)
+            : undefined,
       });
   }
 }
