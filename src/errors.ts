@@ -33,7 +33,7 @@ export const ERROR_CATALOGUE = {
   ENOKI_ERR_RPC_TIMEOUT: { message: 'call %s got no reply within %s ms', retryable: true },
   ENOKI_ERR_PUBLISH: { message: 'publishing to %s failed: %s', retryable: true },
   ENOKI_ERR_BODY_TOO_LARGE: { message: 'message body of %s bytes exceeds the limit of %s bytes', retryable: false },
-  ENOKI_ERR_NOT_CLONEABLE: { message: '%s of %s cannot cross to a pool thread: %s', retryable: false },
+  ENOKI_ERR_NOT_CLONEABLE: { message: '%s of %s cannot cross between threads: %s', retryable: false },
   ENOKI_ERR_WORKER_DIED: { message: '%s: the pool thread running it died (%s)', retryable: true },
   ENOKI_ERR_POOL_FULL: { message: '%s: the worker pool queue is full (%s tasks waiting)', retryable: true },
   ENOKI_ERR_ABORTED: { message: '%s was aborted: %s', retryable: true },
