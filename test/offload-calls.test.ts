@@ -127,7 +127,7 @@ describe('errors', () => {
   it('a result that cannot be cloned fails with ENOKI_ERR_NOT_CLONEABLE and the thread survives', async () => {
     const before = new Set((await Promise.all(Array.from({ length: 8 }, () => svc().whoami()))) as number[]);
     const err = await remoteError(svc().returnsFunction());
-    expect(err.value).toMatch(/^the result of offload_calls_svc\.returnsFunction cannot cross to a pool thread: .*could not be cloned/);
+    expect(err.value).toMatch(/^the result of offload_calls_svc\.returnsFunction cannot cross between threads: .*could not be cloned/);
     const after = (await Promise.all(Array.from({ length: 8 }, () => svc().whoami()))) as number[];
     for (const id of after) expect(before).toContain(id);
   });
@@ -137,7 +137,7 @@ describe('errors', () => {
     const method = container.definition.methods.get('echo')!;
     const outcome = await container.spawnWorker(method, [{ callback: () => 1 }], { entrypoint: 'direct' });
     expect(outcome.error).toMatchObject({ code: 'ENOKI_ERR_NOT_CLONEABLE' });
-    expect(outcome.error?.message).toMatch(/^argument 'value' \(#1\) of offload_calls_svc\.echo cannot cross to a pool thread: /);
+    expect(outcome.error?.message).toMatch(/^argument 'value' \(#1\) of offload_calls_svc\.echo cannot cross between threads: /);
   });
 
   it('a module that starts services when imported fails the start with an explanation', async () => {
