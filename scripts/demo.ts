@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { ClusterRpcProxy, loadConfig, maskUri, RemoteError, ServiceRunner, type EnokiConfig } from 'enoki';
+import { ClusterRpcProxy, loadConfig, maskUri, RemoteError, ServiceRunner, UnknownService, type EnokiConfig } from 'enoki';
 import { GreetingService, Service2 } from '../services/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -53,6 +53,28 @@ async function callEverything(config: EnokiConfig): Promise<void> {
   console.log(`  ${pings.length} hello pings during that 1 s of @cpuBound work, slowest ${Math.max(...pings).toFixed(1)} ms`);
 }
 
+/**
+ * `enoki run` needs a moment to connect and bind its queues; until then a call fails with
+ * UnknownService (retryable). On a broker that has never seen these services that is every
+ * call made right after the spawn.
+ */
+async function waitUntilServing(config: EnokiConfig, exited: Promise<number>): Promise<void> {
+  await using rpc = await ClusterRpcProxy.connect(config, { timeoutMs: 5_000 });
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await rpc.greeting_service.hello('ready?');
+      await rpc.service2.hello_service2('ready?');
+      return;
+    } catch (err) {
+      if (!(err instanceof UnknownService) || gone || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
 async function main(): Promise<number> {
   const config = loadConfig(configPath);
   if (await brokerAnswers(config.AMQP_URI)) {
@@ -64,6 +86,7 @@ async function main(): Promise<number> {
     });
     const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
     try {
+      await waitUntilServing(config, exited);
       await callEverything(config);
     } finally {
       child.kill('SIGTERM');
