@@ -3,11 +3,11 @@
 import { afterAll, expect, it } from 'vitest';
 import { expectEveryCallAnswered } from './expect-clean.js';
 import { ensureBrokerRunning } from './harness.js';
-import { cpuBoundCrash, POOL_PRESENT } from './scenarios.js';
+import { cpuBoundCrash } from './scenarios.js';
 
 afterAll(ensureBrokerRunning);
 
-it.skipIf(!POOL_PRESENT)('a dying pool thread fails only its own call [skipped until src/offload/pool-executor.ts exists]', async () => {
+it('a dying pool thread fails only its own call', async () => {
   const result = await cpuBoundCrash();
   expectEveryCallAnswered(result);
   expect(result.facts.crashCalls).toBe(3);

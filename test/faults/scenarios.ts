@@ -36,7 +36,6 @@ import { TcpProxy } from './tcp-proxy.js';
 export const FIXTURE = 'test/faults/fixtures/fault-service.ts';
 const FIXTURE_URL = pathToFileURL(join(ROOT, FIXTURE)).href;
 /** The @cpuBound pool is written alongside this work; scenarios that need it say so when it is missing. */
-export const POOL_PRESENT = existsSync(join(ROOT, 'src/offload/pool-executor.ts'));
 
 export interface ScenarioOptions {
   /** Calls in the load (default per scenario, ~500). */
@@ -229,25 +228,6 @@ export async function killInstance(options: ScenarioOptions = {}): Promise<Fault
 // --- 4. a @cpuBound thread exits or runs out of memory -------------------------------------
 
 export async function cpuBoundCrash(options: ScenarioOptions = {}): Promise<FaultResult> {
-  if (!POOL_PRESENT) {
-    return {
-      id: 'cpu-bound-crash',
-      fault: 'A @cpuBound thread exits / runs out of memory',
-      action: '',
-      sent: 0,
-      answered: 0,
-      errored: 0,
-      lost: 0,
-      duplicates: 0,
-      redundantReplies: 0,
-      recoveryMs: null,
-      recoveryFrom: '',
-      durationMs: 0,
-      errorsByCode: {},
-      facts: {},
-      skipped: 'src/offload/pool-executor.ts (the @cpuBound pool) does not exist yet',
-    };
-  }
   const vhost = createVhost('fault-cpu');
   const tap = new LogTap('debug');
   const runner = new ServiceRunner(configFor(vhost.uri, { POOL: { threads: 2, max_memory_mb: 64 } }), { logger: tap.logger.child({ who: 'service' }) });
