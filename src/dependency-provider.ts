@@ -37,6 +37,13 @@ export abstract class DependencyProvider<T = unknown> {
   /** The field name it was declared under on the service class. */
   attrName!: string;
 
+  /**
+   * Set to true when this provider's workerResult logs a method's error with its stack
+   * (as LoggingDependency does). The container, which otherwise logs every error itself,
+   * then leaves it to the provider, so one failure is one log entry.
+   */
+  readonly logsWorkerErrors: boolean = false;
+
   /** Once, before the container starts. */
   setup(): void | Promise<void> {}
   /** Once, when the container starts. */

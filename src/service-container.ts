@@ -129,6 +129,8 @@ export class ServiceContainer<S = unknown> {
   private stateValue: ContainerState = 'created';
   private stopping: Promise<void> | null = null;
   private readonly shared = new Map<string, unknown>();
+  /** A provider logs method errors with their stacks (see DependencyProvider.logsWorkerErrors). */
+  private errorsLoggedByProvider = false;
   private readonly workerDoneListeners = new Set<(outcome: WorkerOutcome) => void>();
 
   constructor(cls: ServiceClass<S>, config?: EnokiConfig, options: ContainerOptions = {}) {
@@ -199,6 +201,8 @@ export class ServiceContainer<S = unknown> {
     }
     this.stateValue = 'starting';
     try {
+      // Read at start: replaceDependencies may have swapped providers since construction.
+      this.errorsLoggedByProvider = [...this.providers.values()].some((p) => p.logsWorkerErrors);
       for (const provider of this.providers.values()) await provider.setup();
       for (const provider of this.providers.values()) await provider.start();
       if ([...this.definition.methods.values()].some((m) => m.cpuBound)) await this.getOffload();
@@ -367,7 +371,7 @@ export class ServiceContainer<S = unknown> {
         if (error instanceof CallAbandoned) {
           this.logger.warn({ call: ctx.callId }, `${error.message}; not answered, its request returns to the queue`);
         } else {
-          this.logMethodError(ctx, method, error);
+          if (!this.errorsLoggedByProvider) this.logMethodError(ctx, method, error);
         }
       }
       if (options.handleResult && !(error instanceof CallAbandoned)) {

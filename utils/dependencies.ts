@@ -10,6 +10,8 @@ import { DependencyProvider, dependency, type Logger, type WorkerContext } from 
  * (its service, method and call id), so `this.log.info('...')` lines up with the rest.
  */
 class LoggingProvider extends DependencyProvider<Logger> {
+  // workerResult below logs errors with their stacks; the container need not repeat them.
+  override readonly logsWorkerErrors = true;
   private readonly started = new WeakMap<WorkerContext, number>();
 
   private logger(ctx: WorkerContext): Logger {
