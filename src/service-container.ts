@@ -20,6 +20,7 @@ import type { ContextData } from './rpc/wire.js';
 import { defineService, type MethodDefinition, type ServiceClass, type ServiceDefinition } from './service-definition.js';
 import { RpcConsumer } from './rpc/rpc-consumer.js';
 import { Semaphore } from './semaphore.js';
+import { toError } from './thrown-values.js';
 import { createTransport } from './transport/create-transport.js';
 import type { Transport } from './transport/transport.js';
 import { WorkerContext, type EntrypointKind } from './worker-context.js';
@@ -439,20 +440,5 @@ export class ServiceContainer<S = unknown> {
         this.logger.error({ err, dependency: provider.attrName }, `${hook} of dependency ${provider.attrName} failed`);
       }
     }
-  }
-}
-
-function toError(value: unknown): Error {
-  if (value instanceof Error) return value;
-  const err = new Error(typeof value === 'string' ? value : `non-Error thrown: ${safeJson(value)}`);
-  err.name = 'Error';
-  return err;
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
   }
 }

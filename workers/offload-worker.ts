@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { MessageChannel, parentPort, threadId, type MessagePort } from 'node:worker_threads';
 import * as errors from '../src/errors.js';
 import { serviceNameOf } from '../src/service-definition.js';
+import { safeString, toError } from '../src/thrown-values.js';
 import { installErrorTransfer, portEndpoint } from './comlink-bridge.js';
 import {
   OFFLOAD_TAG,
@@ -217,7 +218,7 @@ function stand(resolve: () => unknown): unknown {
 /** Plain data for any thrown value, read the way src/rpc/wire.ts serializeError reads it. */
 export function describeError(thrown: unknown): ThreadError {
   // As ServiceContainer's toError: a non-Error thrown becomes an Error with its text.
-  const err = thrown instanceof Error ? thrown : nonError(thrown);
+  const err = toError(thrown);
   const chain: string[] = [];
   for (let proto = Object.getPrototypeOf(err); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
     const ctor = (proto as { constructor?: { name?: unknown } }).constructor;
@@ -234,28 +235,4 @@ export function describeError(thrown: unknown): ThreadError {
     args: Array.isArray(custom.args) ? custom.args.map(safeString) : undefined,
     excPath: typeof custom.excPath === 'string' ? custom.excPath : typeof staticPath === 'string' ? staticPath : undefined,
   };
-}
-
-function nonError(value: unknown): Error {
-  const err = new Error(typeof value === 'string' ? value : `non-Error thrown: ${safeJson(value)}`);
-  err.name = 'Error';
-  return err;
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
-
-function safeString(value: unknown): string {
-  if (typeof value === 'string') return value;
-  try {
-    const json = JSON.stringify(value);
-    return json === undefined ? String(value) : json;
-  } catch {
-    return String(value);
-  }
 }

@@ -7,6 +7,7 @@
 // the consumer, the client and the tests agree on one reading.
 
 import { IncorrectSignature, MalformedRequest, MethodNotFound, RemoteError, type EnokiError } from '../errors.js';
+import { safeString } from '../thrown-values.js';
 import type { MessageProperties } from '../transport/transport.js';
 
 export const HEADER_PREFIX = 'nameko';
@@ -130,15 +131,6 @@ export function serializeError(err: unknown, includeStack = false): WireError {
   return wire;
 }
 
-function safeString(value: unknown): string {
-  if (typeof value === 'string') return value;
-  try {
-    const json = JSON.stringify(value);
-    return json === undefined ? String(value) : json;
-  } catch {
-    return String(value);
-  }
-}
 
 /** Rebuild the error a caller sees, as nameko's client does. */
 export function deserializeError(error: WireError): EnokiError {
