@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterRpcProxy, loadConfig, RemoteError, ServiceRunner, type ClusterClient, type ServiceContainer } from '../src/index.js';
 import { locateModule, moduleUrl } from '../src/offload/locate-module.js';
 import { CallsService, CallsTarget, recorded } from './fixtures/offload/services.js';
+import { remoteError } from './helpers/remote-error.js';
 
 const config = loadConfig({
   AMQP_URI: 'amqp://guest:guest@127.0.0.1:5672/',
@@ -43,15 +44,6 @@ afterAll(async () => {
   await runner?.stop();
 });
 
-/** The RemoteError a call rejects with. */
-async function remoteError(call: Promise<unknown>): Promise<RemoteError> {
-  const err = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RemoteError);
-  return err as RemoteError;
-}
 
 describe('what crosses to a pool thread', () => {
   it('finds the module that defines the service class', async () => {

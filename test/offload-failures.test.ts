@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterRpcProxy, loadConfig, RemoteError, ServiceRunner, type ClusterClient } from '../src/index.js';
 import { FailuresService, FullService, OomService } from './fixtures/offload/services.js';
+import { remoteError } from './helpers/remote-error.js';
 
 const base = {
   AMQP_URI: 'amqp://guest:guest@127.0.0.1:5672/',
@@ -34,20 +35,13 @@ afterAll(async () => {
   await runner?.stop();
 });
 
-async function remoteError(call: Promise<unknown>): Promise<RemoteError> {
-  const err = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RemoteError);
-  return err as RemoteError;
-}
 
 describe('a pool thread that dies', () => {
   it('process.exit in the method: ENOKI_ERR_WORKER_DIED, then the next call is served by a new thread', async () => {
     const svc = client.offload_failures_svc!;
     const err = await remoteError(svc.exit(3));
     expect(err.excType).toBe('EnokiError');
+    expect(err.remoteCode).toBe('ENOKI_ERR_WORKER_DIED');
     expect(err.value).toBe('offload_failures_svc.exit: the pool thread running it died (exit code 3: process.exit() in the method, or a fatal error)');
     // The replacement thread loads the module (and its statics) afresh.
     expect(await svc.statics()).toMatchObject({ onMainThread: false, modelLoads: 1 });
