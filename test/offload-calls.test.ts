@@ -4,7 +4,7 @@
 import { pino } from 'pino';
 import { isMainThread } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterRpcProxy, loadConfig, RemoteError, ServiceRunner, type ClusterClient, type ServiceContainer } from '../src/index.js';
+import { ClusterRpcProxy, loadConfig, ServiceRunner, type ClusterClient, type ServiceContainer } from '../src/index.js';
 import { locateModule, moduleUrl } from '../src/offload/locate-module.js';
 import { CallsService, CallsTarget, recorded } from './fixtures/offload/services.js';
 import { remoteError } from './helpers/remote-error.js';

@@ -4,7 +4,7 @@
 
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterRpcProxy, loadConfig, RemoteError, ServiceRunner, type ClusterClient } from '../src/index.js';
+import { ClusterRpcProxy, loadConfig, ServiceRunner, type ClusterClient } from '../src/index.js';
 import { FailuresService, FullService, OomService } from './fixtures/offload/services.js';
 import { remoteError } from './helpers/remote-error.js';
 
