@@ -92,6 +92,19 @@ export class MalformedRequest extends EnokiError {
   }
 }
 
+/**
+ * An executor rejects a call with this when the service is shutting down and the call
+ * was given up (past POOL.shutdown_grace, or on kill) rather than finished. The call is
+ * never answered with a result or an error reply (that would lose the request): the RPC
+ * entrypoint returns the request to its queue, for another instance (or this one,
+ * restarted) to run; the HTTP entrypoint answers 503.
+ */
+export class CallAbandoned extends EnokiError {
+  constructor(where: string, reason: string) {
+    super('ENOKI_ERR_ABORTED', [where, reason]);
+  }
+}
+
 /** Nothing consumes the target service's queue: the mandatory publish came back. */
 export class UnknownService extends EnokiError {
   readonly serviceName: string;

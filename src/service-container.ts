@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import { loadConfig, type EnokiConfig } from './config.js';
 import type { DependencyProvider } from './dependency-provider.js';
-import { EnokiError, ExpectedError } from './errors.js';
+import { CallAbandoned, EnokiError, ExpectedError } from './errors.js';
 import { createLogger } from './logger.js';
 import { acquireWatchdog, type WatchdogLease } from './loop-watchdog-lease.js';
 import type { ContextData } from './rpc/wire.js';
@@ -48,19 +48,6 @@ export interface OffloadRequest {
   args: unknown[];
   /** What each dependency field holds for this call, by field name. */
   dependencies: Record<string, unknown>;
-}
-
-/**
- * An executor rejects a call with this when the service is shutting down and the call
- * was given up (past POOL.shutdown_grace, or on kill) rather than finished. The call is
- * not answered at all: its request stays unacknowledged and returns to the queue when the
- * connection closes, for another instance (or this one, restarted) to run. An error reply
- * would lose the request instead.
- */
-export class CallAbandoned extends EnokiError {
-  constructor(where: string, reason: string) {
-    super('ENOKI_ERR_ABORTED', [where, reason]);
-  }
 }
 
 /** Set on globalThis in worker-pool threads (workers/protocol.ts POOL_THREAD_MARK). */
@@ -251,18 +238,25 @@ export class ServiceContainer<S = unknown> {
 
   private async shutdown(): Promise<void> {
     this.stateValue = 'stopping';
-    for (const entrypoint of this.entrypoints) await entrypoint.stop().catch((err) => this.logger.warn({ err }, 'entrypoint stop failed'));
+    // Every entrypoint stops taking calls at once. Some also wait for the calls they
+    // already took (the HTTP server, for its open responses), so they are awaited only
+    // after the workers: the pool's grace period below must run meanwhile, or a task past
+    // it would never be aborted and its response would hold the stop forever.
+    const entrypointsStopped = Promise.all(
+      this.entrypoints.map((entrypoint) => entrypoint.stop().catch((err) => this.logger.warn({ err }, 'entrypoint stop failed'))),
+    );
     const graceMs = this.config.POOL.shutdownGrace * 1000;
     if (this.offload) {
       const offload = await this.offload.catch(() => undefined);
-      // Pool tasks get the grace period; past it they are aborted, and their requests,
-      // never acknowledged, return to the queue when the connection closes.
+      // Pool tasks get the grace period; past it they are aborted and handed back
+      // unanswered (an RPC request is requeued, an HTTP request gets 503).
       await Promise.all([offload?.close(true, graceMs), this.waitForWorkers()]);
       // A closed executor takes no more calls; a restart gets a new one.
       this.offload = null;
     } else {
       await this.waitForWorkers();
     }
+    await entrypointsStopped;
     // kill() ran while we waited (a stop that took too long): it released everything
     // already, and the container must stay 'killed', its providers not stopped after kill.
     if (this.state === 'killed') return;
@@ -370,12 +364,14 @@ export class ServiceContainer<S = unknown> {
       } catch (err) {
         error = toError(err);
         if (error instanceof CallAbandoned) {
-          this.logger.warn({ call: ctx.callId }, `${error.message}; not answered, its request returns to the queue`);
+          this.logger.warn({ call: ctx.callId }, `${error.message}; not answered, handed back (an RPC request is requeued, an HTTP request gets 503)`);
         } else {
           if (!this.errorsLoggedByProvider) this.logMethodError(ctx, method, error);
         }
       }
-      if (options.handleResult && !(error instanceof CallAbandoned)) {
+      // An abandoned call reaches the entrypoint too, which answers "try elsewhere" (RPC:
+      // requeue at once, for another instance; HTTP: 503), never with a result.
+      if (options.handleResult) {
         try {
           await options.handleResult(ctx, result, error);
         } catch (err) {

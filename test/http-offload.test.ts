@@ -43,6 +43,14 @@ export class HttpOffloadService {
     return { doubled: req.body.values.map((v) => v * 2), inPool: !isMainThread };
   }
 
+  @http('GET', '/slow/:ms')
+  @cpuBound
+  slow(req) {
+    const end = Date.now() + Number(req.params.ms);
+    while (Date.now() < end);
+    return 'finished';
+  }
+
   @http('GET', '/fail/:kind')
   @cpuBound
   fail(req) {
@@ -100,4 +108,26 @@ describe('@http with @cpuBound', () => {
     expect([409, 400]).toContain(res.status);
     expect(await res.text()).toBe('Error: HttpError: conflict\n');
   });
+});
+
+describe('a @cpuBound request cut off at shutdown', () => {
+  it('answers 503 with Retry-After when the pool task is aborted past POOL.shutdown_grace', async () => {
+    // The server registry is per address, and '127.0.0.1:0' names the first runner's
+    // server: that one is done, so stop it and start one with a short grace.
+    await runner.stop();
+    const file = join(dir, 'service.ts');
+    const { HttpOffloadService } = (await import(pathToFileURL(file).href)) as { HttpOffloadService: ServiceClass };
+    const config = loadConfig({ AMQP_URI: 'memory://http-offload-grace', WEB_SERVER_ADDRESS: '127.0.0.1:0', POOL: { threads: 1, shutdown_grace: 0.3 }, LOGGING: { level: 'silent' } });
+    const short = new ServiceRunner(config, { logger: silentLogger() });
+    short.add(HttpOffloadService, { module: pathToFileURL(file).href, exportName: 'HttpOffloadService' });
+    await short.start();
+    const pending = fetch(`${webServerAddress(config)!.url}/slow/3000`);
+    await new Promise((r) => setTimeout(r, 400));
+    const stopped = short.stop();
+    const res = await pending;
+    await stopped;
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(await res.text()).toMatch(/shutting down/);
+  }, 20_000);
 });

@@ -79,7 +79,7 @@ describe('shutdown with a pool task running', () => {
     // Stopped at the grace, not after the 3 s of work; and no (error) reply went out.
     expect(performance.now() - stopStarted).toBeLessThan(2_500);
     expect(answered).toBe(false);
-    expect(logs.some((l) => l.level === 40 && /offload_shutdown_svc\.busy was aborted: the service stopped .* not answered, its request returns to the queue/.test(l.msg))).toBe(true);
+    expect(logs.some((l) => l.level === 40 && /offload_shutdown_svc\.busy was aborted: the service stopped .* not answered, handed back \(an RPC request is requeued/.test(l.msg))).toBe(true);
 
     // The same container, restarted, gets the request back and answers it.
     await container.start();

@@ -11,7 +11,7 @@
 // when a service has @http methods, so a pure RPC service never loads a web server.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { EnokiError, ExpectedError } from '../errors.js';
+import { CallAbandoned, EnokiError, ExpectedError } from '../errors.js';
 import { registerEntrypointFactory, type Entrypoint, type ServiceContainer, type SpawnOptions } from '../service-container.js';
 import type { MethodDefinition } from '../service-definition.js';
 import { BodyError, hasBody, parseBody, readBody, type HttpQuery, type HttpRequest } from './request.js';
@@ -207,6 +207,11 @@ export class HttpEntrypoint implements Entrypoint {
 
   private respond(server: WebServer, route: Route, res: ServerResponse, result: unknown, error: Error | undefined): void {
     let out: HttpResponse;
+    if (error instanceof CallAbandoned) {
+      // Aborted at shutdown: the work was not done, and another instance may do it.
+      writeResponse(res, { status: 503, headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' }, body: 'Error: ServiceUnavailable: the service is shutting down; try again\n' }, true);
+      return;
+    }
     try {
       out = error ? errorResponse(error, isExpected(route.definition, error)) : toHttpResponse(result);
       writeResponse(res, out, server.closing);

@@ -18,7 +18,8 @@
 // (out of memory, process.exit) would otherwise kill one thread after another forever.
 
 import { EnokiError } from '../errors.js';
-import { CallAbandoned, type OffloadExecutor, type OffloadRequest, type ServiceContainer } from '../service-container.js';
+import { CallAbandoned } from '../errors.js';
+import type { OffloadExecutor, OffloadRequest, ServiceContainer } from '../service-container.js';
 import type { MethodDefinition } from '../service-definition.js';
 import type { CallTask, Outcome, ServiceRef, TaskReturn, ThreadMessage, WarmResult } from '../../workers/protocol.js';
 import { DependencyBridge } from './dependency-bridge.js';

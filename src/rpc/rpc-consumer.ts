@@ -12,7 +12,7 @@
 // with it, so the broker has put the request back and it will be answered again: the
 // caller drops whichever reply comes second.
 
-import { EnokiError, isEnokiError, MalformedRequest, MethodNotFound } from '../errors.js';
+import { CallAbandoned, EnokiError, isEnokiError, MalformedRequest, MethodNotFound } from '../errors.js';
 import type { Entrypoint, ServiceContainer } from '../service-container.js';
 import type { MethodDefinition } from '../service-definition.js';
 import { bindArguments } from '../signature.js';
@@ -93,6 +93,12 @@ export class RpcConsumer implements Entrypoint {
         priority: 0,
       });
     const reply = async (result: unknown, error: Error | undefined): Promise<void> => {
+      if (error instanceof CallAbandoned) {
+        // Aborted at shutdown, unanswered: back to the queue now, so another instance takes
+        // it without waiting for this connection to close.
+        message.nack(true);
+        return;
+      }
       let body: Buffer;
       try {
         body = encodeReply({ result: error ? null : result, error: error ? serializeError(error, includeStack) : null });
