@@ -9,6 +9,13 @@ export class Semaphore {
     this.available = size;
   }
 
+  /** A release function if a slot is free now, else undefined: the hot path, no promise. */
+  tryAcquire(): (() => void) | undefined {
+    if (this.available <= 0) return undefined;
+    this.available--;
+    return this.releaser();
+  }
+
   /** Resolves with a release function once a slot is free. Release exactly once. */
   acquire(): Promise<() => void> {
     if (this.available > 0) {

@@ -328,18 +328,21 @@ export class ServiceContainer<S = unknown> {
   async spawnWorker(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
     // Tracked from before a slot is free: a graceful stop must also wait for a call that
     // was accepted (an HTTP request, a direct call) but is still queued for a slot.
-    const run = this.slots.acquire().then(async (release) => {
-      try {
-        return await this.runWorker(method, args, options);
-      } finally {
-        release();
-      }
-    });
+    const free = this.slots.tryAcquire();
+    const run = free ? this.runReleasing(free, method, args, options) : this.slots.acquire().then((release) => this.runReleasing(release, method, args, options));
     this.inflight.add(run);
     try {
       return await run;
     } finally {
       this.inflight.delete(run);
+    }
+  }
+
+  private async runReleasing(release: () => void, method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
+    try {
+      return await this.runWorker(method, args, options);
+    } finally {
+      release();
     }
   }
 
@@ -358,9 +361,12 @@ export class ServiceContainer<S = unknown> {
     try {
       const dependencies: Record<string, unknown> = {};
       for (const [name, provider] of this.providers) dependencies[name] = provider.getDependency(ctx);
-      await this.runHooks('workerSetup', (p) => p.workerSetup(ctx));
+      const setup = this.runHooks('workerSetup', (p) => p.workerSetup(ctx));
+      if (setup) await setup;
       try {
-        result = await this.invoke(ctx, method, args, dependencies);
+        const returned = this.invoke(ctx, method, args, dependencies);
+        // A synchronous method's value is used as it is: no microtask for it.
+        result = isThenable(returned) ? await returned : returned;
       } catch (err) {
         error = toError(err);
         if (error instanceof CallAbandoned) {
@@ -373,19 +379,22 @@ export class ServiceContainer<S = unknown> {
       // requeue at once, for another instance; HTTP: 503), never with a result.
       if (options.handleResult) {
         try {
-          await options.handleResult(ctx, result, error);
+          const answered = options.handleResult(ctx, result, error);
+          if (isThenable(answered)) await answered;
         } catch (err) {
           this.logger.error({ err, call: ctx.callId }, `could not answer ${this.serviceName}.${method.methodName}`);
         }
       }
-      await this.runHooks('workerResult', (p) => p.workerResult(ctx, result, error));
+      const resultHooks = this.runHooks('workerResult', (p) => p.workerResult(ctx, result, error));
+      if (resultHooks) await resultHooks;
     } catch (err) {
       // getDependency threw: the method never ran; answer with that error.
       error = toError(err);
       this.logger.error({ err: error, call: ctx.callId }, `dependency injection failed for ${this.serviceName}.${method.methodName}`);
       if (options.handleResult) await Promise.resolve(options.handleResult(ctx, undefined, error)).catch(() => undefined);
     } finally {
-      await this.runHooks('workerTeardown', (p) => p.workerTeardown(ctx));
+      const teardown = this.runHooks('workerTeardown', (p) => p.workerTeardown(ctx));
+      if (teardown) await teardown;
     }
     const outcome: WorkerOutcome = { ctx, result, error };
     for (const listener of this.workerDoneListeners) {
@@ -398,19 +407,25 @@ export class ServiceContainer<S = unknown> {
     return outcome;
   }
 
-  private async invoke(ctx: WorkerContext, method: MethodDefinition, args: unknown[], dependencies: Record<string, unknown>): Promise<unknown> {
-    if (method.cpuBound) {
-      const offload = await this.getOffload();
-      return offload.run({ ctx, method, args, dependencies });
-    }
+  /** The method's return value, or a promise of it; throws what a synchronous method throws. */
+  private invoke(ctx: WorkerContext, method: MethodDefinition, args: unknown[], dependencies: Record<string, unknown>): unknown {
+    if (method.cpuBound) return this.getOffload().then((offload) => offload.run({ ctx, method, args, dependencies }));
     const instance = new this.definition.cls() as Record<string, unknown>;
     Object.assign(instance, dependencies);
     const exit = this.watchdog?.enter(this.serviceName, method.methodName);
+    let returned: unknown;
     try {
-      return await (instance[method.methodName] as (...a: unknown[]) => unknown)(...args);
-    } finally {
+      returned = (instance[method.methodName] as (...a: unknown[]) => unknown)(...args);
+    } catch (err) {
       exit?.();
+      throw err;
     }
+    if (!isThenable(returned)) {
+      exit?.();
+      return returned;
+    }
+    // An async method is running until its promise settles (the watchdog names it).
+    return Promise.resolve(returned).finally(() => exit?.());
   }
 
   private logMethodError(ctx: WorkerContext, method: MethodDefinition, error: Error): void {
@@ -437,4 +452,8 @@ export class ServiceContainer<S = unknown> {
       }
     }
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
