@@ -124,6 +124,12 @@ describe('errors', () => {
     for (const id of after) expect(before).toContain(id);
   });
 
+  it('a dependency call from a thread with an argument that cannot cross fails with ENOKI_ERR_NOT_CLONEABLE naming the call', async () => {
+    const err = await remoteError(svc().passesCallback());
+    expect(err.remoteCode).toBe('ENOKI_ERR_NOT_CLONEABLE');
+    expect(err.value).toMatch(/^an argument of this\.log\.info\(\) from a pool thread cannot cross between threads: .*could not be cloned/);
+  });
+
   it('an argument that cannot be cloned fails with ENOKI_ERR_NOT_CLONEABLE naming it', async () => {
     // RPC arguments are JSON and always clone; a direct (or HTTP) call can pass anything.
     const method = container.definition.methods.get('echo')!;

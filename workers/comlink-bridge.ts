@@ -13,6 +13,7 @@
 
 import { transferHandlers, type Endpoint, type TransferHandler } from 'comlink';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { EnokiError } from '../src/errors.js';
 
 export interface PortEndpoint extends Endpoint {
   /** Deliver every message already queued on the port, now. */
@@ -36,7 +37,19 @@ export function portEndpoint(port: MessagePort): PortEndpoint {
   };
   port.on('message', deliver);
   return {
-    postMessage: (message: unknown, transfer?: Transfer) => port.postMessage(message, transfer as never),
+    postMessage: (message: unknown, transfer?: Transfer) => {
+      try {
+        port.postMessage(message, transfer as never);
+      } catch (err) {
+        // A dependency call whose arguments cannot be cloned (a callback, say
+        // `this.db.transaction(async (tx) => ...)`): say which call, with a code, instead
+        // of a bare DataCloneError. comlink posts inside a promise, so the call rejects.
+        if ((err as Error)?.name !== 'DataCloneError') throw err;
+        const path = (message as { path?: unknown }).path;
+        const call = Array.isArray(path) && path.length > 0 ? `this.${path.join('.')}()` : 'a dependency call';
+        throw new EnokiError('ENOKI_ERR_NOT_CLONEABLE', ['an argument', `${call} from a pool thread`, `${(err as Error).message} (only plain data crosses to the main thread's dependency)`], { cause: err });
+      }
+    },
     addEventListener: (_type: string, listener: Listener) => void listeners.add(listener),
     removeEventListener: (_type: string, listener: Listener) => void listeners.delete(listener),
     drain() {
