@@ -101,11 +101,9 @@ describe('@http with @cpuBound', () => {
     expect(await fetch(`${base}/fail/other`).then(async (r) => [r.status, await r.text()])).toEqual([500, 'Error: TypeError: boom in a thread\n']);
   });
 
-  it('keeps an HttpError status from the thread when the pool carries it back', async () => {
+  it('keeps an HttpError status from the thread', async () => {
     const res = await fetch(`${base}/fail/http`);
-    // 409 needs the pool to copy the error's `status` (see docs/HTTP.md); until then an
-    // HttpError from a thread is still an expected error: 400, never a 500.
-    expect([409, 400]).toContain(res.status);
+    expect(res.status).toBe(409);
     expect(await res.text()).toBe('Error: HttpError: conflict\n');
   });
 });

@@ -224,7 +224,7 @@ export function describeError(thrown: unknown): ThreadError {
     const ctor = (proto as { constructor?: { name?: unknown } }).constructor;
     chain.push(typeof ctor?.name === 'string' ? ctor.name : '');
   }
-  const custom = err as Error & { args?: unknown; excPath?: unknown; code?: unknown };
+  const custom = err as Error & { args?: unknown; excPath?: unknown; code?: unknown; status?: unknown; headers?: unknown };
   const staticPath = (err.constructor as { excPath?: unknown } | undefined)?.excPath;
   return {
     name: err.name || err.constructor?.name || 'Error',
@@ -234,5 +234,13 @@ export function describeError(thrown: unknown): ThreadError {
     code: typeof custom.code === 'string' ? custom.code : undefined,
     args: Array.isArray(custom.args) ? custom.args.map(safeString) : undefined,
     excPath: typeof custom.excPath === 'string' ? custom.excPath : typeof staticPath === 'string' ? staticPath : undefined,
+    // An @http handler's HttpError chooses its response; keep that across the thread.
+    status: typeof custom.status === 'number' ? custom.status : undefined,
+    headers: isPlainHeaders(custom.headers) ? custom.headers : undefined,
   };
+}
+
+function isPlainHeaders(value: unknown): value is Record<string, string | number | string[]> {
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return false;
+  return Object.values(value).every((v) => typeof v === 'string' || typeof v === 'number' || (Array.isArray(v) && v.every((x) => typeof x === 'string')));
 }

@@ -67,6 +67,10 @@ export interface ThreadError {
   args: string[] | undefined;
   /** Instance or static `excPath`, as serializeError would read it. */
   excPath: string | undefined;
+  /** An HTTP status the error asks for (HttpError, or an ExpectedError with `status`). */
+  status?: number;
+  /** Its response headers, when plain data. */
+  headers?: Record<string, string | number | string[]>;
 }
 
 export type Outcome = { ok: true; value: unknown } | { ok: false; error: ThreadError };

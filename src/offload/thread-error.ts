@@ -71,6 +71,8 @@ export function rebuildThreadError(error: ThreadError, method?: MethodDefinition
   own('stack', error.stack ?? `${error.name}: ${error.message}`);
   if (error.args !== undefined) own('args', error.args);
   if (error.excPath !== undefined) own('excPath', error.excPath);
+  if (error.status !== undefined) own('status', error.status);
+  if (error.headers !== undefined) own('headers', error.headers);
   if (error.code !== undefined) {
     own('code', error.code);
     const spec = (ERROR_CATALOGUE as Record<string, { retryable: boolean } | undefined>)[error.code];
