@@ -7,13 +7,13 @@
 // Three processes: the service, the gateway (fastify), and autocannon here. Without
 // --uri, the run gets a fresh RabbitMQ vhost (rabbitmqctl) on 127.0.0.1 and removes it.
 
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createVhost } from '../test/support/vhost.js';
+import { startRole, stopRole } from './roles.js';
 
 const { values } = parseArgs({
   options: {
@@ -86,21 +86,6 @@ async function serveGateway(uri: string): Promise<number> {
 
 // --- load generator (this process) -----------------------------------------------------
 
-async function start(role: string, uri: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(fileURLToPath(import.meta.url), ['--role', role, '--uri', uri], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m) => resolve((m as { port: number }).port));
-    child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
-  });
-  return { child, port };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.disconnect();
-  await exited;
-}
-
 interface Row {
   rps: number;
   p50: number;
@@ -108,21 +93,14 @@ interface Row {
   errors: number;
 }
 
-function vhost(): { uri: string; remove(): void } {
-  const name = `enoki-bench-gateway-${randomBytes(4).toString('hex')}`;
-  execFileSync('rabbitmqctl', ['add_vhost', name], { stdio: 'ignore' });
-  execFileSync('rabbitmqctl', ['set_permissions', '-p', name, 'guest', '.*', '.*', '.*'], { stdio: 'ignore' });
-  return { uri: `amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(name)}`, remove: () => execFileSync('rabbitmqctl', ['delete_vhost', name], { stdio: 'ignore' }) };
-}
-
 async function main(): Promise<void> {
   const duration = Number(values.duration);
   const connections = Number(values.connections);
   const rounds = Number(values.rounds);
-  const own = values.uri ? null : vhost();
+  const own = values.uri ? null : createVhost('bench-gateway');
   const uri = values.uri ?? own!.uri;
-  const service = await start('greeting', uri);
-  const gateway = await start('gateway', uri);
+  const service = await startRole(fileURLToPath(import.meta.url), 'greeting', ['--uri', uri]);
+  const gateway = await startRole(fileURLToPath(import.meta.url), 'gateway', ['--uri', uri]);
   const best: Record<string, Row> = {};
   try {
     for (const route of ['pooled', 'per-request']) {
@@ -140,8 +118,8 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await stop(gateway.child);
-    await stop(service.child);
+    await stopRole(gateway.child);
+    await stopRole(service.child);
     own?.remove();
   }
   const perRequest = best['per-request']!.rps;

@@ -12,13 +12,14 @@
 // The enoki route goes the whole worker path: route match, HttpRequest, WorkerContext,
 // fresh service instance, hooks, max_workers semaphore, handleResult, response.
 
-import { fork, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
+import type { ChildProcess } from 'node:child_process';
+import { startRole, stopRole } from './roles.js';
 
 // autocannon ships no types (and @types/autocannon is not installed): the part used here.
 interface LoadResult {
@@ -97,21 +98,6 @@ const SERVERS: Record<string, () => Promise<number>> = { enoki: serveEnoki, bare
 
 // --- load generator (this process) -----------------------------------------------------
 
-async function start(role: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(fileURLToPath(import.meta.url), ['--role', role], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m) => resolve((m as { port: number }).port));
-    child.once('exit', (code) => reject(new Error(`${role} server exited with ${code}`)));
-  });
-  return { child, port };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.disconnect();
-  await exited;
-}
-
 interface Measure {
   rps: number;
   p50: number;
@@ -144,7 +130,7 @@ async function main(): Promise<void> {
   for (let round = 0; round < rounds; round++) {
     const roles = ['bare', 'enoki', 'fastify'];
     for (const role of [...roles.slice(round % 3), ...roles.slice(0, round % 3)]) {
-      const { child, port } = await start(role);
+      const { child, port } = await startRole(fileURLToPath(import.meta.url), role);
       const check = await fetch(`http://127.0.0.1:${port}${PATH}`);
       const text = await check.text();
       if (text !== EXPECTED) throw new Error(`${role} answered ${JSON.stringify(text)}`);
@@ -155,7 +141,7 @@ async function main(): Promise<void> {
       if (!prev || m.rps > prev.rps) best[role] = { ...m, cpuPerReq: Math.min(m.cpuPerReq, prev?.cpuPerReq ?? Infinity) };
       else prev.cpuPerReq = Math.min(prev.cpuPerReq, m.cpuPerReq);
       process.stderr.write(`round ${round + 1} ${role}: ${m.rps.toFixed(0)} req/s, p99 ${m.p99} ms, ${m.cpuPerReq.toFixed(1)} µs CPU/req\n`);
-      await stop(child);
+      await stopRole(child);
     }
   }
   const bare = best.bare!.rps;
