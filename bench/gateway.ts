@@ -7,13 +7,13 @@
 // Three processes: the service, the gateway (fastify), and autocannon here. Without
 // --uri, the run gets a fresh RabbitMQ vhost (rabbitmqctl) on 127.0.0.1 and removes it.
 
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createVhost } from '../test/support/vhost.js';
 import { startRole, stopRole } from './roles.js';
+import { autocannon } from './autocannon.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,15 +27,6 @@ const { values } = parseArgs({
 
 const EXCHANGE = 'enoki-bench-gateway';
 
-// autocannon ships no types (and @types/autocannon is not installed): the part used here.
-interface LoadResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-}
-const autocannon = createRequire(import.meta.url)('autocannon') as (options: { url: string; connections: number; duration: number; pipelining: number }) => Promise<LoadResult>;
 
 // --- the service and the gateway (child processes) -------------------------------------
 

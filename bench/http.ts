@@ -17,19 +17,10 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createRequire } from 'node:module';
 import type { ChildProcess } from 'node:child_process';
 import { startRole, stopRole } from './roles.js';
+import { autocannon } from './autocannon.js';
 
-// autocannon ships no types (and @types/autocannon is not installed): the part used here.
-interface LoadResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-}
-const autocannon = createRequire(import.meta.url)('autocannon') as (options: { url: string; connections: number; duration: number; pipelining: number }) => Promise<LoadResult>;
 
 const { values } = parseArgs({
   options: {

@@ -62,6 +62,16 @@ async function inProcess(vhost: TestVhost, options: { clientUri?: string; servic
   return { tap, runner, client };
 }
 
+/** Who lost the connection how often, and how many requests the client sent again. */
+function connectionFacts(tap: LogTap): { clientDisconnects: number; serviceDisconnects: number; resent: number } {
+  const lost = tap.matching(LOG.connectionLost);
+  return {
+    clientDisconnects: lost.filter((l) => l.who === 'client').length,
+    serviceDisconnects: lost.filter((l) => l.who === 'service').length,
+    resent: tap.count(LOG.resent),
+  };
+}
+
 function worst(values: Array<number | null>): number | null {
   const known = values.filter((v): v is number => v !== null);
   return known.length === values.length && known.length > 0 ? Math.max(...known) : null;
@@ -106,9 +116,7 @@ export async function closeAllConnections(options: ScenarioOptions = {}): Promis
       recoveryFrom: 'the drop as the client saw it (worst of 2)',
       facts: {
         drops: drops.length,
-        clientDisconnects: env.tap.matching(LOG.connectionLost).filter((l) => l.who === 'client').length,
-        serviceDisconnects: env.tap.matching(LOG.connectionLost).filter((l) => l.who === 'service').length,
-        resent: env.tap.count(LOG.resent),
+        ...connectionFacts(env.tap),
       },
     });
   } finally {
@@ -571,9 +579,7 @@ export async function clientPartition(options: ScenarioOptions & { cutMs?: numbe
         // Sent before the cut, answered after the network came back: replies that waited in the reply queue.
         answeredAcrossCut: load.records.filter((r) => r.sentAt <= cutAt && r.outcome === 'answered' && r.settledAt! >= restoredAt).length,
         sentDuringCut: load.records.filter((r) => r.sentAt > cutAt && r.sentAt < restoredAt).length,
-        clientDisconnects: env.tap.matching(LOG.connectionLost).filter((l) => l.who === 'client').length,
-        serviceDisconnects: env.tap.matching(LOG.connectionLost).filter((l) => l.who === 'service').length,
-        resent: env.tap.count(LOG.resent),
+        ...connectionFacts(env.tap),
       },
     });
   } finally {
