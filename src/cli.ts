@@ -88,29 +88,8 @@ export async function main(argv: string[]): Promise<number> {
 function readConfig(path: string | undefined, broker: string | undefined): EnokiConfig {
   const config = path ? loadConfig(path) : loadConfig();
   if (!broker) return config;
-  // Re-validate with the override so a bad --broker is reported like a bad AMQP_URI.
-  const { AMQP_URI: _ignored, ...others } = config;
-  return loadConfig({ ...flattenForReload(others), AMQP_URI: broker });
-}
-
-/** A loaded config back into the YAML key shape loadConfig() reads. */
-function flattenForReload(config: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...config };
-  const pool = config.POOL as EnokiConfig['POOL'] | undefined;
-  if (pool) {
-    out.POOL = {
-      threads: pool.threads,
-      idle_timeout: pool.idleTimeout,
-      max_queue: pool.maxQueue,
-      max_memory_mb: pool.maxMemoryMb,
-      shutdown_grace: pool.shutdownGrace,
-    };
-  }
-  const tls = config.AMQP_SSL as EnokiConfig['AMQP_SSL'];
-  if (tls) {
-    out.AMQP_SSL = { ca: tls.ca, cert: tls.cert, key: tls.key, passphrase: tls.passphrase, reject_unauthorized: tls.rejectUnauthorized };
-  }
-  return out;
+  // Validated and normalised (pyamqp://) by the same rules as AMQP_URI in a file.
+  return { ...config, AMQP_URI: loadConfig({ AMQP_URI: broker }).AMQP_URI };
 }
 
 async function run(config: EnokiConfig, specs: string[]): Promise<number> {
