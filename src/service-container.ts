@@ -110,7 +110,10 @@ export class ServiceContainer<S = unknown> {
   readonly providers: ReadonlyMap<string, DependencyProvider>;
   private transportPromise: Promise<Transport> | null = null;
   private readonly slots: Semaphore;
-  private readonly inflight = new Set<Promise<unknown>>();
+  /** Calls accepted and not finished (running, or waiting for a slot). */
+  private active = 0;
+  /** Resolvers waiting for `active` to reach 0 (a graceful stop). */
+  private idleWaiters: Array<() => void> = [];
   private entrypoints: Entrypoint[] = [];
   private offload: Promise<OffloadExecutor> | null = null;
   private watchdog: WatchdogLease | null = null;
@@ -150,7 +153,7 @@ export class ServiceContainer<S = unknown> {
 
   /** Calls accepted and not finished: running, or waiting for one of max_workers slots. */
   get activeWorkers(): number {
-    return this.inflight.size;
+    return this.active;
   }
 
   /** The container's broker connection, opened on first use. */
@@ -296,8 +299,16 @@ export class ServiceContainer<S = unknown> {
     if (transport && !this.options.transport) await transport.close();
   }
 
-  private async waitForWorkers(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  private waitForWorkers(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private workerFinished(): void {
+    if (--this.active > 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   private getOffload(): Promise<OffloadExecutor> {
@@ -325,28 +336,22 @@ export class ServiceContainer<S = unknown> {
    * Run one call through the worker path. Resolves with the outcome; never rejects
    * because the method threw (that is `outcome.error`).
    */
-  async spawnWorker(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
-    // Tracked from before a slot is free: a graceful stop must also wait for a call that
+  spawnWorker(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
+    // Counted from before a slot is free: a graceful stop must also wait for a call that
     // was accepted (an HTTP request, a direct call) but is still queued for a slot.
-    const free = this.slots.tryAcquire();
-    const run = free ? this.runReleasing(free, method, args, options) : this.slots.acquire().then((release) => this.runReleasing(release, method, args, options));
-    this.inflight.add(run);
-    try {
-      return await run;
-    } finally {
-      this.inflight.delete(run);
-    }
+    this.active++;
+    // The hot path is one async function deep: no wrapper per layer (each costs a promise
+    // and a microtask per call, measured in bench/http.ts).
+    const release = this.slots.tryAcquire();
+    return release ? this.runWorker(release, method, args, options) : this.runQueued(method, args, options);
   }
 
-  private async runReleasing(release: () => void, method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
-    try {
-      return await this.runWorker(method, args, options);
-    } finally {
-      release();
-    }
+  private async runQueued(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
+    return this.runWorker(await this.slots.acquire(), method, args, options);
   }
 
-  private async runWorker(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
+  /** One call, from its slot (`release`) to onWorkerDone; releases the slot when done. */
+  private async runWorker(release: () => void, method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
     const ctx = new WorkerContext({
       serviceName: this.serviceName,
       methodName: method.methodName,
@@ -393,8 +398,13 @@ export class ServiceContainer<S = unknown> {
       this.logger.error({ err: error, call: ctx.callId }, `dependency injection failed for ${this.serviceName}.${method.methodName}`);
       if (options.handleResult) await Promise.resolve(options.handleResult(ctx, undefined, error)).catch(() => undefined);
     } finally {
-      const teardown = this.runHooks('workerTeardown', (p) => p.workerTeardown(ctx));
-      if (teardown) await teardown;
+      try {
+        const teardown = this.runHooks('workerTeardown', (p) => p.workerTeardown(ctx));
+        if (teardown) await teardown;
+      } finally {
+        release();
+        this.workerFinished();
+      }
     }
     const outcome: WorkerOutcome = { ctx, result, error };
     for (const listener of this.workerDoneListeners) {

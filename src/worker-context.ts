@@ -26,26 +26,41 @@ export class WorkerContext {
   readonly args: readonly unknown[];
   /** `nameko.*` headers without the prefix: language, user_id, auth_token, any custom key. */
   readonly contextData: ContextData;
-  /** `<service>.<method>.<uuid>`, unique per call. */
-  readonly callId: string;
-  /** Ancestors' call ids then this one, oldest first, capped at parent_calls_tracked + 1. */
-  readonly callIdStack: readonly string[];
   readonly startedAt: number;
+  readonly #parentCallIdStack: readonly string[] | undefined;
+  readonly #parentCallsTracked: number;
+  #callId: string | undefined;
+  #callIdStack: readonly string[] | undefined;
 
   constructor(init: WorkerContextInit) {
     this.serviceName = init.serviceName;
     this.methodName = init.methodName;
     this.entrypoint = init.entrypoint;
     this.args = init.args;
-    this.contextData = { ...(init.contextData ?? {}) };
-    this.callId = `${init.serviceName}.${init.methodName}.${randomUUID()}`;
-    this.callIdStack = capCallIdStack([...(init.parentCallIdStack ?? []), this.callId], init.parentCallsTracked);
+    this.contextData = init.contextData === undefined ? {} : { ...init.contextData };
     this.startedAt = performance.now();
+    this.#parentCallIdStack = init.parentCallIdStack;
+    this.#parentCallsTracked = init.parentCallsTracked;
+  }
+
+  // The call id and its stack are made when first read (by an RPC proxy passing them on,
+  // a log line, a dependency): most HTTP requests and many RPC calls never read them, and
+  // a uuid plus two arrays per call was a measurable share of a small handler's cost.
+
+  /** `<service>.<method>.<uuid>`, unique per call. */
+  get callId(): string {
+    return (this.#callId ??= `${this.serviceName}.${this.methodName}.${randomUUID()}`);
+  }
+
+  /** Ancestors' call ids then this one, oldest first, capped at parent_calls_tracked + 1. */
+  get callIdStack(): readonly string[] {
+    return (this.#callIdStack ??= capCallIdStack([...(this.#parentCallIdStack ?? []), this.callId], this.#parentCallsTracked));
   }
 
   /** The call id of whoever called this one, if it was an enoki or nameko call. */
   get immediateParentCallId(): string | undefined {
-    return this.callIdStack.length > 1 ? this.callIdStack[this.callIdStack.length - 2] : undefined;
+    const stack = this.callIdStack;
+    return stack.length > 1 ? stack[stack.length - 2] : undefined;
   }
 
   get originCallId(): string {

@@ -41,7 +41,7 @@ class HookedService {
 
   @rpc
   whoami() {
-    return { entrypoint: this.ctx.entrypoint, contextData: this.ctx.contextData, stack: this.ctx.callIdStack };
+    return { entrypoint: this.ctx.entrypoint, contextData: this.ctx.contextData, stack: this.ctx.callIdStack, callId: this.ctx.callId, again: this.ctx.callId };
   }
 
   @rpc
@@ -117,6 +117,10 @@ describe('entrypointHook', () => {
     expect(seen.entrypoint).toBe('direct');
     expect(seen.contextData).toEqual({ user_id: 'u-1', language: 'nl' });
     expect(seen.stack).toHaveLength(1);
+    // Made on first read, then the same on every read, and the last entry of the stack.
+    expect(seen.callId).toMatch(/^hooked\.whoami\.[0-9a-f-]{36}$/);
+    expect(seen.again).toBe(seen.callId);
+    expect(seen.stack).toEqual([seen.callId]);
   });
 
   it("rejects with the method's own error object, after the hooks saw it", async () => {
@@ -154,6 +158,21 @@ describe('entrypointHook', () => {
     const slow = entrypointHook(container, 'slow');
     expect(await Promise.all([slow(), slow(), slow()])).toEqual(['slow', 'slow', 'slow']);
     expect(maxRunning).toBe(1);
+  });
+
+  it('counts calls queued for a slot as active, and a graceful stop waits for them', async () => {
+    const container = await services.start(HookedService, { config: { max_workers: 1 } });
+    running = 0;
+    const slow = entrypointHook(container, 'slow');
+    const calls = [slow(), slow(), slow()];
+    // One runs, two wait for the slot: all three were accepted.
+    expect(container.activeWorkers).toBe(3);
+    const outcomes: string[] = [];
+    for (const call of calls) void call.then((v) => outcomes.push(v));
+    await container.stop();
+    expect(outcomes).toEqual(['slow', 'slow', 'slow']);
+    expect(container.activeWorkers).toBe(0);
+    expect(container.state).toBe('stopped');
   });
 
   it('runs a @cpuBound method through the container offload executor', async () => {
