@@ -4,7 +4,8 @@
 //   npx tsx bench/http.ts [--duration 5] [--connections 64] [--rounds 5]
 //
 // Each server runs alone in its own child process while autocannon drives it from this
-// process: on a 2-core machine, one core serves and one loads, and no two servers compete.
+// process: on a 2-core machine, one core serves and one loads (each pinned to its core
+// with taskset when there is one), and no two servers compete.
 // Servers take turns (in a rotating order), `rounds` times each, and the best round
 // counts: what the server can do, not what a noisy neighbour let it do. The server's own
 // CPU time per request is printed too; on a shared machine it moves much less than req/s.
@@ -18,7 +19,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
-import { startRole, stopRole } from './roles.js';
+import { pinToCpu, startRole, stopRole } from './roles.js';
 import { autocannon } from './autocannon.js';
 
 
@@ -118,10 +119,14 @@ async function main(): Promise<void> {
   const connections = Number(values.connections);
   const rounds = Number(values.rounds);
   const best: Record<string, Measure> = {};
+  const cores = availableParallelism();
+  // Children inherit this mask; each server is moved to CPU 1 once started.
+  const pinned = pinToCpu(process.pid, 0);
   for (let round = 0; round < rounds; round++) {
     const roles = ['bare', 'enoki', 'fastify'];
     for (const role of [...roles.slice(round % 3), ...roles.slice(0, round % 3)]) {
       const { child, port } = await startRole(fileURLToPath(import.meta.url), role);
+      if (pinned) pinToCpu(child.pid!, 1);
       const check = await fetch(`http://127.0.0.1:${port}${PATH}`);
       const text = await check.text();
       if (text !== EXPECTED) throw new Error(`${role} answered ${JSON.stringify(text)}`);
@@ -136,7 +141,7 @@ async function main(): Promise<void> {
     }
   }
   const bare = best.bare!.rps;
-  console.log(`\nGET ${PATH}, ${connections} connections, ${duration} s, best of ${rounds}; node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model.trim()})`);
+  console.log(`\nGET ${PATH}, ${connections} connections, ${duration} s, best of ${rounds}; node ${process.version}, ${cores} cores (${cpus()[0]?.model.trim()})${pinned ? "; load on CPU 0, server on CPU 1" : ""}`);
   console.table(
     Object.entries(best).map(([server, m]) => ({
       server: server === 'enoki' ? 'enoki @http' : server === 'bare' ? 'bare node:http' : 'fastify 5',

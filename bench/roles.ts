@@ -3,7 +3,8 @@
 // is this same script forked with `--role <name>`; it reports its port over IPC and stops
 // when the parent disconnects.
 
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
 
 /** Fork `script` with `--role role` (plus `args`); resolves once the role reports its port. */
 export async function startRole(script: string, role: string, args: string[] = []): Promise<{ child: ChildProcess; port: number }> {
@@ -20,4 +21,20 @@ export async function stopRole(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once('exit', r));
   child.disconnect();
   await exited;
+}
+
+/**
+ * Pin a process, all its threads, to one CPU, with util-linux `taskset` (best effort:
+ * false when there is no taskset or fewer than two CPUs). A load generator and a server
+ * that the scheduler moves between cores measure the scheduler as much as the server.
+ */
+export function pinToCpu(pid: number, cpu: number): boolean {
+  // cpus(), not availableParallelism(): the latter shrinks to the mask of a pinned parent.
+  if (cpus().length < 2) return false;
+  try {
+    execFileSync('taskset', ['-a', '-c', '-p', String(cpu), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -364,7 +364,8 @@ export class ServiceContainer<S = unknown> {
     let result: unknown;
     let error: Error | undefined;
     try {
-      const dependencies: Record<string, unknown> = {};
+      // Shared and never written when there are no providers: one object less per call.
+      const dependencies: Record<string, unknown> = this.providers.size === 0 ? NO_DEPENDENCIES : {};
       for (const [name, provider] of this.providers) dependencies[name] = provider.getDependency(ctx);
       const setup = this.runHooks('workerSetup', (p) => p.workerSetup(ctx));
       if (setup) await setup;
@@ -421,7 +422,7 @@ export class ServiceContainer<S = unknown> {
   private invoke(ctx: WorkerContext, method: MethodDefinition, args: unknown[], dependencies: Record<string, unknown>): unknown {
     if (method.cpuBound) return this.getOffload().then((offload) => offload.run({ ctx, method, args, dependencies }));
     const instance = new this.definition.cls() as Record<string, unknown>;
-    Object.assign(instance, dependencies);
+    if (dependencies !== NO_DEPENDENCIES) Object.assign(instance, dependencies);
     const exit = this.watchdog?.enter(this.serviceName, method.methodName);
     let returned: unknown;
     try {
@@ -463,6 +464,8 @@ export class ServiceContainer<S = unknown> {
     }
   }
 }
+
+const NO_DEPENDENCIES: Record<string, unknown> = Object.freeze({});
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
