@@ -39,6 +39,7 @@ export const ERROR_CATALOGUE = {
   ENOKI_ERR_ABORTED: { message: '%s was aborted: %s', retryable: true },
   ENOKI_ERR_WAIT_TIMEOUT: { message: 'entrypointWaiter: %s did not run%s within %s ms', retryable: true },
   ENOKI_ERR_HTTP_BODY: { message: 'request body could not be read: %s', retryable: false },
+  ENOKI_ERR_TESTING_USAGE: { message: '%s: %s', retryable: false },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

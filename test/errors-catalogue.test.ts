@@ -31,6 +31,7 @@ const PINNED: Record<string, boolean> = {
   ENOKI_ERR_ABORTED: true,
   ENOKI_ERR_WAIT_TIMEOUT: true,
   ENOKI_ERR_HTTP_BODY: false,
+  ENOKI_ERR_TESTING_USAGE: false,
 };
 
 function sources(dir: string): string[] {

@@ -111,6 +111,10 @@ describe('entrypointWaiter', () => {
     const container = services.container(EventService);
     // @ts-expect-error: not a method of EventService
     expect(() => entrypointWaiter(container, 'handel')).toThrow(/entrypointWaiter\(events, "handel"\): the service has no such entrypoint/);
-    expect(() => entrypointWaiter(container, 'handle', { timeoutMs: 0 })).toThrow('timeoutMs must be a positive number');
+    expect(() => entrypointWaiter(container, 'handle', { timeoutMs: 0 })).toThrow('entrypointWaiter: timeoutMs must be a positive number');
+    // Misusing a testing helper is a coded error, as every error enoki raises.
+    // @ts-expect-error: not a method of EventService
+    expect(() => entrypointWaiter(container, 'handel')).toThrow(expect.objectContaining({ code: 'ENOKI_ERR_TESTING_USAGE' }));
+    expect(() => entrypointWaiter(container, 'handle', { timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'ENOKI_ERR_TESTING_USAGE' }));
   });
 });

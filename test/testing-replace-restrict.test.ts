@@ -109,6 +109,9 @@ describe('replaceDependencies', () => {
       'replaceDependencies(frontend): upstrem is not a dependency of the service; its dependencies: upstream, clock',
     );
     expect(() => replaceDependencies(container, { ping: {} })).toThrow(/ping is not a dependency/);
+    expect(() => replaceDependencies(container, { ping: {} })).toThrow(expect.objectContaining({ code: 'ENOKI_ERR_TESTING_USAGE' }));
+    // @ts-expect-error: neither a name, a list nor an object
+    expect(() => replaceDependencies(container, 42)).toThrow(expect.objectContaining({ code: 'ENOKI_ERR_TESTING_USAGE' }));
   });
 });
 

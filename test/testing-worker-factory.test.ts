@@ -124,12 +124,14 @@ describe('workerFactory', () => {
       'workerFactory(orders): dbb is not a dependency of the service; its dependencies: db, greeter',
     );
     expect(() => workerFactory(OrderService, { greeting: 'x' })).toThrow(/greeting is not a dependency/);
+    expect(() => workerFactory(OrderService, { greeting: 'x' })).toThrow(expect.objectContaining({ code: 'ENOKI_ERR_TESTING_USAGE', retryable: false }));
   });
 
   it('fails clearly when mockFn does not make a function', () => {
     expect(() => workerFactory(OrderService, {}, { mockFn: () => ({}) as never }).db.get).toThrow(
-      'mockFn must return a function; for db.get it returned object',
+      'mockFn: must return a function; for db.get it returned object',
     );
+    expect(() => workerFactory(OrderService, {}, { mockFn: () => ({}) as never }).db.get).toThrow(expect.objectContaining({ code: 'ENOKI_ERR_TESTING_USAGE' }));
   });
 });
 

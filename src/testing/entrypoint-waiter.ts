@@ -46,7 +46,7 @@ export function entrypointWaiter<S, K extends EntrypointName<S>>(
   const { methodName } = findEntrypoint(container, method, 'entrypointWaiter');
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-    throw new TypeError(`entrypointWaiter: timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`);
+    throw new EnokiError('ENOKI_ERR_TESTING_USAGE', ['entrypointWaiter', `timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`]);
   }
   let stopListening = (): void => {};
   const waiting = new Promise<WorkerOutcome>((resolve, reject) => {
