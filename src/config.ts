@@ -28,7 +28,11 @@ export interface PoolConfig {
   idleTimeout: number;
   maxQueue: number | 'auto';
   maxMemoryMb: number | null;
-  /** Seconds running pool tasks get to finish at shutdown before their threads are ended. */
+  /**
+   * Seconds running pool tasks get to finish at shutdown before their threads are ended;
+   * also how long a stop waits for an unreachable broker before it drops the replies it
+   * cannot send (see ServiceContainer.dropRepliesIfBrokerStaysDown).
+   */
   shutdownGrace: number;
 }
 

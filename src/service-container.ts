@@ -249,15 +249,17 @@ export class ServiceContainer<S = unknown> {
       this.entrypoints.map((entrypoint) => entrypoint.stop().catch((err) => this.logger.warn({ err }, 'entrypoint stop failed'))),
     );
     const graceMs = this.config.POOL.shutdownGrace * 1000;
+    const workersDone = this.waitForWorkers();
+    const brokerGuard = this.dropRepliesIfBrokerStaysDown(workersDone, graceMs);
     if (this.offload) {
       const offload = await this.offload.catch(() => undefined);
       // Pool tasks get the grace period; past it they are aborted and handed back
       // unanswered (an RPC request is requeued, an HTTP request gets 503).
-      await Promise.all([offload?.close(true, graceMs), this.waitForWorkers()]);
+      await Promise.all([offload?.close(true, graceMs), workersDone, brokerGuard]);
       // A closed executor takes no more calls; a restart gets a new one.
       this.offload = null;
     } else {
-      await this.waitForWorkers();
+      await Promise.all([workersDone, brokerGuard]);
     }
     await entrypointsStopped;
     // kill() ran while we waited (a stop that took too long): it released everything
@@ -297,6 +299,34 @@ export class ServiceContainer<S = unknown> {
     this.transportPromise = null;
     // A transport handed in by the caller belongs to the caller.
     if (transport && !this.options.transport) await transport.close();
+  }
+
+  /**
+   * While a stop waits for its calls, their replies wait for the broker connection. If the
+   * broker stays unreachable for the grace period, waiting longer helps no one: the broker
+   * requeued every unacknowledged request when the connection went, for another instance
+   * to answer. So the connection is closed, the replies waiting for it are dropped (each
+   * logged), and the stop goes on. A transport handed in by the caller is the caller's.
+   */
+  private async dropRepliesIfBrokerStaysDown(workersDone: Promise<void>, graceMs: number): Promise<void> {
+    const transport = this.options.transport ? undefined : await this.peekTransport();
+    if (!transport) return;
+    let finished = false;
+    void workersDone.then(() => (finished = true));
+    let downSince: number | undefined;
+    while (!finished) {
+      if (transport.connected) downSince = undefined;
+      else downSince ??= Date.now();
+      if (downSince !== undefined && Date.now() - downSince >= graceMs) {
+        this.logger.warn(
+          { uri: transport.displayUri, downMs: Date.now() - downSince, calls: this.active },
+          `the broker has been unreachable for ${Math.round((Date.now() - downSince) / 1000)} s while stopping; closing the connection: replies not sent yet are dropped, and their requests, requeued by the broker when the connection went, will be answered by another instance`,
+        );
+        await this.closeTransport();
+        return;
+      }
+      await Promise.race([workersDone, new Promise((resolve) => setTimeout(resolve, BROKER_CHECK_MS).unref())]);
+    }
   }
 
   private waitForWorkers(): Promise<void> {
@@ -464,6 +494,9 @@ export class ServiceContainer<S = unknown> {
     }
   }
 }
+
+/** How often a stop checks whether the broker connection is back (see dropRepliesIfBrokerStaysDown). */
+const BROKER_CHECK_MS = 250;
 
 const NO_DEPENDENCIES: Record<string, unknown> = Object.freeze({});
 

@@ -523,6 +523,91 @@ export async function sigtermDrain(): Promise<FaultResult> {
   }
 }
 
+// --- 6b. SIGTERM while the broker is down ------------------------------------------------------
+
+/**
+ * The broker stops with calls running, then the service gets SIGTERM. Its calls finish, but
+ * their replies cannot be sent; the broker requeued the requests when the connection went.
+ * The service must not wait for the broker for ever: after POOL.shutdown_grace it drops the
+ * replies and exits. Once the broker is back, a second instance answers the requeued
+ * requests, and the client (which kept waiting) gets every answer.
+ */
+export async function sigtermBrokerDown(): Promise<FaultResult> {
+  const vhost = createVhost('fault-sigterm-down');
+  const dir = mkdtempSync(join(tmpdir(), 'enoki-sigterm-down-'));
+  const tap = new LogTap('debug');
+  let first: ServiceProcess | undefined;
+  let second: ServiceProcess | undefined;
+  let client: ClusterClient | undefined;
+  const graceS = 3;
+  const n = 6;
+  const startedAt = Date.now();
+  try {
+    const configPath = join(dir, 'config.yaml');
+    writeFileSync(configPath, `AMQP_URI: ${JSON.stringify(vhost.uri)}\nmax_workers: 10\nPOOL:\n  threads: 1\n  shutdown_grace: ${graceS}\n`);
+    first = await startEnoki([`${FIXTURE}:MixedService`, '--config', configPath]);
+    client = await ClusterRpcProxy.connect(configFor(vhost.uri), { logger: tap.logger.child({ who: 'client' }), timeoutMs: 120_000 });
+    const rpc = client;
+    const calls = Array.from({ length: n }, (_, i) =>
+      rpc.mixed_service.inline(i, 3000).then(
+        (reply) => ({ i, ok: (reply as { i: number }).i === i, at: Date.now(), error: '' }),
+        (err: Error) => ({ i, ok: false, at: Date.now(), error: err.message }),
+      ),
+    );
+    await waitUntil('all calls to be running', async () => (await queueCounts(vhost.name, 'rpc-mixed_service'))?.unacked === n, 20_000, 100);
+    let stoppedAt = 0;
+    let termAt = 0;
+    let exitAfterTermMs = -1;
+    let exit: { code: number | null | 'hung'; signal: NodeJS.Signals | null };
+    try {
+      await rabbitmqctl('stop_app');
+      stoppedAt = Date.now();
+      termAt = Date.now();
+      first.child.kill('SIGTERM');
+      // The calls end 3 s after they began; then up to graceS for the broker; then exit.
+      exit = await Promise.race([first.exited, sleep(40_000).then(() => ({ code: 'hung' as const, signal: null }))]);
+      exitAfterTermMs = Date.now() - termAt;
+    } finally {
+      await rabbitmqctl('start_app');
+    }
+    const backAt = Date.now();
+    await ensureBrokerRunning();
+    second = await startEnoki([`${FIXTURE}:MixedService`, '--config', configPath]);
+    const results = await Promise.all(calls);
+    const answered = results.filter((r) => r.ok).length;
+    const errored = results.filter((r) => !r.ok).length;
+    return {
+      id: 'sigterm-broker-down',
+      fault: 'SIGTERM while the broker is down, with calls in flight',
+      action: `${n} inline calls of 3 s running; \`rabbitmqctl stop_app\`, then SIGTERM (POOL.shutdown_grace ${graceS} s); \`start_app\` once the process is gone, then a second instance`,
+      sent: n,
+      answered,
+      errored,
+      lost: n - answered - errored,
+      duplicates: tap.count(LOG.droppedReply),
+      redundantReplies: tap.count(LOG.droppedReply),
+      recoveryMs: Math.max(...results.map((r) => r.at)) - backAt,
+      recoveryFrom: '`start_app` returning to the last answer (from the second instance)',
+      durationMs: Date.now() - startedAt,
+      errorsByCode: Object.fromEntries(results.filter((r) => !r.ok).map((r) => [r.error || 'wrong reply', 1])),
+      facts: {
+        exitCode: exit.code === null ? `signal ${exit.signal}` : exit.code,
+        exitAfterTermMs,
+        brokerDownMs: backAt - stoppedAt,
+        graceMs: graceS * 1000,
+        repliesDropped: (first.output().match(/reply not confirmed/g) ?? []).length,
+      },
+    };
+  } finally {
+    await ensureBrokerRunning();
+    await client?.close().catch(() => undefined);
+    await stopProcess(first);
+    await stopProcess(second);
+    rmSync(dir, { recursive: true, force: true });
+    vhost.remove();
+  }
+}
+
 // --- 7. one client is cut off the network for a few seconds ------------------------------------
 
 export async function clientPartition(options: ScenarioOptions & { cutMs?: number; silent?: boolean } = {}): Promise<FaultResult> {
@@ -598,6 +683,7 @@ export const SCENARIOS: Array<{ id: string; run: () => Promise<FaultResult> }> =
   { id: 'cpu-bound-crash', run: () => cpuBoundCrash() },
   { id: 'bad-input', run: () => badInput() },
   { id: 'sigterm', run: () => sigtermDrain() },
+  { id: 'sigterm-broker-down', run: () => sigtermBrokerDown() },
   { id: 'client-partition', run: () => clientPartition() },
   { id: 'client-silent-partition', run: () => clientPartition({ silent: true }) },
 ];
