@@ -66,4 +66,10 @@ export class WorkerContext {
   get originCallId(): string {
     return this.callIdStack[0] ?? this.callId;
   }
+
+  /** The call id and stack are getters: this keeps them in a logged or serialized context. */
+  toJSON(): Record<string, unknown> {
+    const { serviceName, methodName, entrypoint, args, contextData, callId, callIdStack, startedAt } = this;
+    return { serviceName, methodName, entrypoint, args, contextData, callId, callIdStack, startedAt };
+  }
 }

@@ -41,7 +41,14 @@ class HookedService {
 
   @rpc
   whoami() {
-    return { entrypoint: this.ctx.entrypoint, contextData: this.ctx.contextData, stack: this.ctx.callIdStack, callId: this.ctx.callId, again: this.ctx.callId };
+    return {
+      entrypoint: this.ctx.entrypoint,
+      contextData: this.ctx.contextData,
+      stack: this.ctx.callIdStack,
+      callId: this.ctx.callId,
+      again: this.ctx.callId,
+      json: JSON.parse(JSON.stringify(this.ctx)) as Record<string, unknown>,
+    };
   }
 
   @rpc
@@ -121,6 +128,8 @@ describe('entrypointHook', () => {
     expect(seen.callId).toMatch(/^hooked\.whoami\.[0-9a-f-]{36}$/);
     expect(seen.again).toBe(seen.callId);
     expect(seen.stack).toEqual([seen.callId]);
+    // Serialized (a logger, a test printing it), the context keeps its call id and stack.
+    expect(seen.json).toMatchObject({ serviceName: 'hooked', methodName: 'whoami', callId: seen.callId, callIdStack: [seen.callId] });
   });
 
   it("rejects with the method's own error object, after the hooks saw it", async () => {
