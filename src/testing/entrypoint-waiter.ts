@@ -6,6 +6,7 @@
 import { EnokiError } from '../errors.js';
 import type { ServiceContainer, WorkerOutcome } from '../service-container.js';
 import { findEntrypoint, type EntrypointName } from './entrypoints.js';
+import { usageError } from './usage-error.js';
 
 export interface EntrypointWaiterOptions {
   /** Give up after this many milliseconds (default 5000, below vitest's default test timeout). */
@@ -46,7 +47,7 @@ export function entrypointWaiter<S, K extends EntrypointName<S>>(
   const { methodName } = findEntrypoint(container, method, 'entrypointWaiter');
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-    throw new EnokiError('ENOKI_ERR_TESTING_USAGE', ['entrypointWaiter', `timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`]);
+    throw usageError('entrypointWaiter', `timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`);
   }
   let stopListening = (): void => {};
   const waiting = new Promise<WorkerOutcome>((resolve, reject) => {

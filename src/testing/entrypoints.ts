@@ -1,9 +1,9 @@
 // Shared by the helpers that name an entrypoint: the types that check a method name
 // against the service class, and the lookup whose error lists what does exist.
 
-import { EnokiError } from '../errors.js';
 import type { ServiceContainer } from '../service-container.js';
 import type { MethodDefinition } from '../service-definition.js';
+import { usageError } from './usage-error.js';
 
 // biome-ignore lint: any function shape
 type AnyFunction = (...args: any[]) => any;
@@ -28,9 +28,9 @@ export function findEntrypoint(container: ServiceContainer<unknown>, name: strin
   const found = methods.get(name);
   if (found) return found;
   const known = [...methods.keys()];
-  throw new EnokiError('ENOKI_ERR_TESTING_USAGE', [
+  throw usageError(
     `${helper}(${container.serviceName}, ${JSON.stringify(name)})`,
     `the service has no such entrypoint; its entrypoints are ${known.length > 0 ? known.join(', ') : '(none)'}` +
       ' (a method needs @rpc or @http, and restrictEntrypoints removes the others)',
-  ]);
+  );
 }

@@ -8,9 +8,9 @@
 // Without one, enoki's own `recorder()` is used: it keeps `calls` and resolves undefined.
 // Nothing here imports a test framework: enoki/testing must load under any of them.
 
-import { EnokiError } from '../errors.js';
 import { RpcProxyProvider } from '../rpc/rpc-proxy.js';
 import type { DependencyProvider } from '../dependency-provider.js';
+import { usageError } from './usage-error.js';
 
 // biome-ignore lint: a spy accepts and returns anything
 export type AnyFunction = (...args: any[]) => any;
@@ -67,7 +67,7 @@ const NOT_MEMBERS = new Set<PropertyKey>([
 function newSpy(label: string, options: FakeOptions): AnyFunction {
   if (!options.mockFn) return recorder();
   const spy = options.mockFn();
-  if (typeof spy !== 'function') throw new EnokiError('ENOKI_ERR_TESTING_USAGE', ['mockFn', `must return a function; for ${label} it returned ${typeof spy}`]);
+  if (typeof spy !== 'function') throw usageError('mockFn', `must return a function; for ${label} it returned ${typeof spy}`);
   // vitest and jest spies can carry a name, which their failure messages print.
   const named = spy as AnyFunction & { mockName?: (name: string) => unknown };
   if (typeof named.mockName === 'function') named.mockName(label);

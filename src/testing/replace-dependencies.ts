@@ -4,12 +4,12 @@
 // replaced this way needs no reply queue and a service whose only broker use was that
 // proxy can be tested on memory:// with no other service running.
 
-import { EnokiError } from '../errors.js';
 import { DependencyProvider } from '../dependency-provider.js';
 import type { ServiceContainer } from '../service-container.js';
 import type { WorkerContext } from '../worker-context.js';
 import { assertNotStarted } from './container-state.js';
 import { fakeFor, type AnyFunction, type FakeOptions } from './fakes.js';
+import { notDependencies, usageError } from './usage-error.js';
 
 /** Every call gets the same value, so the test sees what every worker did to it. */
 class ReplacementProvider extends DependencyProvider {
@@ -59,16 +59,12 @@ export function replaceDependencies(
   } else if (spec !== null && typeof spec === 'object') {
     Object.assign(replacements, spec);
   } else {
-    throw new EnokiError('ENOKI_ERR_TESTING_USAGE', [`replaceDependencies(${container.serviceName})`, 'expected a field name, a list of names or an object of replacements']);
+    throw usageError(`replaceDependencies(${container.serviceName})`, 'expected a field name, a list of names or an object of replacements');
   }
 
   const unknown = Object.keys(replacements).filter((name) => !providers.has(name));
   if (unknown.length > 0) {
-    throw new EnokiError('ENOKI_ERR_TESTING_USAGE', [
-      `replaceDependencies(${container.serviceName})`,
-      `${unknown.join(', ')} ${unknown.length === 1 ? 'is not a dependency' : 'are not dependencies'}` +
-        ` of the service; its dependencies: ${[...providers.keys()].join(', ') || '(none)'}`,
-    ]);
+    throw notDependencies(`replaceDependencies(${container.serviceName})`, unknown, providers.keys());
   }
   // The container exposes its providers read-only because nothing but a test should swap
   // one; the map itself is the container's own, as nameko's replace_dependencies edits

@@ -3,10 +3,10 @@
 // and no provider lifecycle or worker hook runs. For the real call path (hooks, injected
 // values, @cpuBound) start a container and use entrypointHook instead.
 
-import { EnokiError } from '../errors.js';
 import { defineService, type ServiceClass } from '../service-definition.js';
 import { DependencyProvider } from '../dependency-provider.js';
 import { fakeFor, type FakeOptions } from './fakes.js';
+import { notDependencies } from './usage-error.js';
 
 /** Values for some dependency fields, by field name. Values are loose on purpose: fakes are usually partial. */
 export type DependencyOverrides<S> = { [K in keyof S]?: unknown };
@@ -28,11 +28,7 @@ export function workerFactory<S>(cls: ServiceClass<S>, overrides: DependencyOver
   const known = new Set(definition.dependencyNames);
   const unknown = Object.keys(overrides).filter((key) => !known.has(key));
   if (unknown.length > 0) {
-    throw new EnokiError('ENOKI_ERR_TESTING_USAGE', [
-      `workerFactory(${definition.name})`,
-      `${unknown.join(', ')} ${unknown.length === 1 ? 'is not a dependency' : 'are not dependencies'} ` +
-        `of the service; its dependencies: ${[...known].join(', ') || '(none)'}. Plain fields can be assigned on the returned instance.`,
-    ]);
+    throw notDependencies(`workerFactory(${definition.name})`, unknown, known, '. Plain fields can be assigned on the returned instance.');
   }
   const instance = new cls() as Record<string, unknown>;
   for (const name of definition.dependencyNames) {
