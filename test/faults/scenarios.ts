@@ -77,6 +77,29 @@ function worst(values: Array<number | null>): number | null {
   return known.length === values.length && known.length > 0 ? Math.max(...known) : null;
 }
 
+/** One call of a scenario that makes its calls at once and awaits them together. */
+interface SettledCall {
+  ok: boolean;
+  /** When it settled. */
+  at: number;
+  /** The error message; empty for a wrong reply. */
+  error: string;
+}
+
+/** The FaultResult counts for such calls, and how long after `from` the last one settled. */
+function tallyCalls(results: SettledCall[], from: number): Pick<FaultResult, 'sent' | 'answered' | 'errored' | 'lost' | 'errorsByCode' | 'recoveryMs'> {
+  const answered = results.filter((r) => r.ok).length;
+  const errored = results.length - answered;
+  const errorsByCode: Record<string, number> = {};
+  for (const r of results) if (!r.ok) errorsByCode[r.error || 'wrong reply'] = (errorsByCode[r.error || 'wrong reply'] ?? 0) + 1;
+  return { sent: results.length, answered, errored, lost: results.length - answered - errored, errorsByCode, recoveryMs: Math.max(...results.map((r) => r.at)) - from };
+}
+
+/** An exit as a fact: the code, or the signal that ended the process. */
+function exitLabel(exit: { code: number | null | 'hung'; signal: NodeJS.Signals | null }): number | string {
+  return exit.code === null ? `signal ${exit.signal}` : exit.code;
+}
+
 // --- 1. the broker drops every connection, twice ------------------------------------------
 
 export async function closeAllConnections(options: ScenarioOptions = {}): Promise<FaultResult> {
@@ -492,24 +515,17 @@ export async function sigtermDrain(): Promise<FaultResult> {
     const results = await Promise.all(calls);
     const exit = await Promise.race([proc.exited, sleep(45_000).then(() => ({ code: 'hung' as const, signal: null }))]);
     const queue = await queueCounts(vhost.name, 'rpc-mixed_service');
-    const answered = results.filter((r) => r.ok).length;
-    const errored = results.filter((r) => !r.ok).length;
     return {
       id: 'sigterm',
       fault: 'SIGTERM with 20 calls in flight',
       action: '`enoki run` with 20 calls running (7 inline and 7 yieldEvery, 4 s each; 6 @cpuBound, 2 s each, on 2 threads), then SIGTERM; exit code 0 and an empty queue checked',
-      sent: 20,
-      answered,
-      errored,
-      lost: 20 - answered - errored,
+      ...tallyCalls(results, termAt),
       duplicates: tap.count(LOG.droppedReply),
       redundantReplies: tap.count(LOG.droppedReply),
-      recoveryMs: Math.max(...results.map((r) => r.at)) - termAt,
       recoveryFrom: 'SIGTERM to the last reply',
       durationMs: Date.now() - startedAt,
-      errorsByCode: Object.fromEntries(results.filter((r) => !r.ok).map((r) => [r.error || 'wrong reply', 1])),
       facts: {
-        exitCode: exit.code === null ? `signal ${exit.signal}` : exit.code,
+        exitCode: exitLabel(exit),
         queueReady: queue?.ready ?? -1,
         queueUnacked: queue?.unacked ?? -1,
         exitAfterTermMs: Date.now() - termAt,
@@ -555,13 +571,11 @@ export async function sigtermBrokerDown(): Promise<FaultResult> {
       ),
     );
     await waitUntil('all calls to be running', async () => (await queueCounts(vhost.name, 'rpc-mixed_service'))?.unacked === n, 20_000, 100);
-    let stoppedAt = 0;
     let termAt = 0;
     let exitAfterTermMs = -1;
     let exit: { code: number | null | 'hung'; signal: NodeJS.Signals | null };
     try {
       await rabbitmqctl('stop_app');
-      stoppedAt = Date.now();
       termAt = Date.now();
       first.child.kill('SIGTERM');
       // The calls end 3 s after they began; then up to graceS for the broker; then exit.
@@ -574,26 +588,20 @@ export async function sigtermBrokerDown(): Promise<FaultResult> {
     await ensureBrokerRunning();
     second = await startEnoki([`${FIXTURE}:MixedService`, '--config', configPath]);
     const results = await Promise.all(calls);
-    const answered = results.filter((r) => r.ok).length;
-    const errored = results.filter((r) => !r.ok).length;
     return {
       id: 'sigterm-broker-down',
       fault: 'SIGTERM while the broker is down, with calls in flight',
       action: `${n} inline calls of 3 s running; \`rabbitmqctl stop_app\`, then SIGTERM (POOL.shutdown_grace ${graceS} s); \`start_app\` once the process is gone, then a second instance`,
-      sent: n,
-      answered,
-      errored,
-      lost: n - answered - errored,
+      ...tallyCalls(results, backAt),
       duplicates: tap.count(LOG.droppedReply),
       redundantReplies: tap.count(LOG.droppedReply),
-      recoveryMs: Math.max(...results.map((r) => r.at)) - backAt,
       recoveryFrom: '`start_app` returning to the last answer (from the second instance)',
       durationMs: Date.now() - startedAt,
-      errorsByCode: Object.fromEntries(results.filter((r) => !r.ok).map((r) => [r.error || 'wrong reply', 1])),
       facts: {
-        exitCode: exit.code === null ? `signal ${exit.signal}` : exit.code,
+        exitCode: exitLabel(exit),
         exitAfterTermMs,
-        brokerDownMs: backAt - stoppedAt,
+        // From stop_app returning; SIGTERM was sent at the same moment.
+        brokerDownMs: backAt - termAt,
         graceMs: graceS * 1000,
         repliesDropped: (first.output().match(/reply not confirmed/g) ?? []).length,
       },
