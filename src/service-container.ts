@@ -317,10 +317,11 @@ export class ServiceContainer<S = unknown> {
     while (!finished) {
       if (transport.connected) downSince = undefined;
       else downSince ??= Date.now();
-      if (downSince !== undefined && Date.now() - downSince >= graceMs) {
+      const downMs = downSince === undefined ? 0 : Date.now() - downSince;
+      if (downSince !== undefined && downMs >= graceMs) {
         this.logger.warn(
-          { uri: transport.displayUri, downMs: Date.now() - downSince, calls: this.active },
-          `the broker has been unreachable for ${Math.round((Date.now() - downSince) / 1000)} s while stopping; closing the connection: replies not sent yet are dropped, and their requests, requeued by the broker when the connection went, will be answered by another instance`,
+          { uri: transport.displayUri, downMs, calls: this.active },
+          `the broker has been unreachable for ${Math.round(downMs / 1000)} s while stopping; closing the connection: replies not sent yet are dropped, and their requests, requeued by the broker when the connection went, will be answered by another instance`,
         );
         await this.closeTransport();
         return;
