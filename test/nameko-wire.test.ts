@@ -1,5 +1,5 @@
 // enoki speaks nameko's wire protocol: the captured Python traffic in
-// ../shared/fixtures/nameko-wire/ is replayed byte for byte into enoki services, and
+// test/fixtures/nameko-wire/ (a copy of the shared captures) is replayed byte for byte into enoki services, and
 // enoki's replies and requests are compared with nameko's field by field. Then the
 // captured Python replies are fed to the enoki client, which must raise what the Python
 // caller raised. Real RabbitMQ, in a vhost of this file's own.

@@ -1,4 +1,4 @@
-// nameko's RPC wire format, read off real captures (../shared/fixtures/nameko-wire/):
+// nameko's RPC wire format, read off real captures (test/fixtures/nameko-wire/, copied from the shared captures):
 //   request body  {"args": [...], "kwargs": {...}}
 //   reply body    {"result": <value>, "error": null | {exc_type, exc_path, exc_args, value}}
 //   headers       'nameko.<key>' per context-data key; 'nameko.call_id_stack' an array of
