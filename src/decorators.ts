@@ -2,11 +2,15 @@
 //
 // Node 20 has no Symbol.metadata, so marks are kept in a WeakMap keyed by the method's
 // function object: every decorator on one method receives the same function, so
-// `@rpc @cpuBound` and `@cpuBound @rpc` both end up on one record, in either order.
+// `@rpc @cpuBound` and `@cpuBound @rpc` both end up on one record, in either order. The
+// WeakMap is the process registry's (process-registry.ts), so a service module that
+// reached enoki another way (require vs import) still marks the table the runner reads.
 // Both TC39 standard decorators and TypeScript's legacy `experimentalDecorators` call
-// shapes are accepted, so a project's tsconfig choice does not break its services.
+// shapes are accepted, so a project's tsconfig choice does not break its services, and
+// decorate() applies the same decorators from plain JavaScript, which has no syntax for them.
 
 import { EnokiError } from './errors.js';
+import { processRegistry } from './process-registry.js';
 
 export interface CpuBoundOptions {
   /** Abort the call after this many milliseconds (the thread running it is replaced). */
@@ -29,7 +33,7 @@ export interface MethodMarks {
   expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
 }
 
-const marks = new WeakMap<Function, MethodMarks>();
+const marks = processRegistry<MethodMarks>().marks;
 
 function marksFor(fn: Function, methodName: string): MethodMarks {
   let record = marks.get(fn);
@@ -73,7 +77,17 @@ function isContext(value: unknown): value is ClassMethodDecoratorContext {
   return typeof value === 'object' && value !== null && 'kind' in value && 'name' in value;
 }
 
-type MethodDecorator = <T extends Function>(value: T, context: ClassMethodDecoratorContext) => void;
+/**
+ * A method decorator that works in either TypeScript dialect: TC39 standard decorators
+ * (the default) and `experimentalDecorators: true` (NestJS projects and other legacy
+ * setups) give the same service. Also what {@link decorate} takes.
+ */
+export interface MethodDecorator {
+  /** TC39 standard decorator call: the method and its context. */
+  <T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
+  /** `experimentalDecorators` call: the prototype, the method's name, its descriptor. */
+  (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
+}
 
 export interface RpcOptions {
   /** Wire name, when it should differ from the method name. */
@@ -88,16 +102,17 @@ export interface RpcOptions {
  */
 export function rpc(options?: RpcOptions): MethodDecorator;
 export function rpc<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
+export function rpc(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
 export function rpc(...args: unknown[]): unknown {
   if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
     const options = (args[0] ?? {}) as RpcOptions;
     if (options.name !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.name)) {
       throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['rpc', options.name, 'an RPC name is letters, digits and _ (no dots)']);
     }
-    return (...inner: unknown[]) => applyMark('rpc', inner, (m) => {
+    return ((...inner: unknown[]) => applyMark('rpc', inner, (m) => {
       m.rpc = { name: options.name ?? m.methodName };
       if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
-    });
+    })) as MethodDecorator;
   }
   applyMark('rpc', args, (m) => (m.rpc = { name: m.methodName }));
   return undefined;
@@ -110,13 +125,14 @@ export function rpc(...args: unknown[]): unknown {
  */
 export function cpuBound(options?: CpuBoundOptions): MethodDecorator;
 export function cpuBound<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
+export function cpuBound(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
 export function cpuBound(...args: unknown[]): unknown {
   if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
     const options = { ...((args[0] ?? {}) as CpuBoundOptions) };
     if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) {
       throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['cpuBound', String(options.timeout), 'timeout is a positive number of milliseconds']);
     }
-    return (...inner: unknown[]) => applyMark('cpuBound', inner, (m) => (m.cpuBound = options));
+    return ((...inner: unknown[]) => applyMark('cpuBound', inner, (m) => (m.cpuBound = options))) as MethodDecorator;
   }
   applyMark('cpuBound', args, (m) => (m.cpuBound = {}));
   return undefined;
@@ -124,25 +140,86 @@ export function cpuBound(...args: unknown[]): unknown {
 
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
-/**
- * Marks a method as an HTTP entrypoint on the process's web server
- * (WEB_SERVER_ADDRESS): `@http('GET', '/hello/:name')`. Several methods may be given
- * as 'GET,POST'. `{ expected: [InvalidInput] }` declares caller errors (400), as for @rpc.
- */
+/** Options of {@link http}. */
 export interface HttpOptions {
   /** Errors that are the caller's fault: answered 400 and logged at warn level without a stack. */
   expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
 }
 
+/**
+ * Marks a method as an HTTP entrypoint on the process's web server
+ * (WEB_SERVER_ADDRESS): `@http('GET', '/hello/:name')`. Several methods may be given
+ * as 'GET,POST'. `{ expected: [InvalidInput] }` declares caller errors (400), as for @rpc.
+ */
 export function http(method: string, path: string, options: HttpOptions = {}): MethodDecorator {
+  if (typeof method !== 'string' || typeof path !== 'string') {
+    // `decorate(C, { page: http })` calls http itself as the decorator.
+    throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', typeof path === 'string' ? path : '?', "http takes a verb and a path: @http('GET', '/x'), or { page: http('GET', '/x') } in decorate()"]);
+  }
   const methods = method.split(',').map((m) => m.trim().toUpperCase());
   for (const m of methods) {
     if (!HTTP_METHODS.has(m)) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, `unknown HTTP method ${m}`]);
   }
   if (!path.startsWith('/')) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, 'the path must start with /']);
-  return (...inner: unknown[]) =>
+  return ((...inner: unknown[]) =>
     applyMark('http', inner, (m) => {
       m.http.push(...methods.map((verb) => ({ method: verb, path })));
       if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
-    });
+    })) as MethodDecorator;
+}
+
+/** What {@link decorate} takes for one method: a decorator, or several. */
+export type DecoratorSpec = MethodDecorator | readonly MethodDecorator[];
+
+/**
+ * Applies enoki's decorators without decorator syntax, for plain JavaScript (`.js`, `.mjs`,
+ * `.cjs`), which has none:
+ *
+ *     class Greeter {
+ *       static name = 'greeter';
+ *       hello(name) { return `Hello, ${name}!`; }
+ *       crunch(n) { ... }
+ *       page() { ... }
+ *     }
+ *     decorate(Greeter, { hello: rpc, crunch: [rpc, cpuBound], page: http('GET', '/x') });
+ *
+ * The result is the same service as `@rpc hello(...)` in TypeScript. Returns the class, so
+ * `export const Greeter = decorate(class { ... }, { ... })` works too. The methods must be
+ * defined on the class (or a base class) when decorate is called.
+ */
+export function decorate<C extends abstract new (...args: never[]) => unknown>(
+  cls: C,
+  spec: { readonly [K in keyof InstanceType<C> & string]?: DecoratorSpec },
+): C {
+  if (typeof cls !== 'function' || !cls.prototype) {
+    throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['decorate', String(cls), 'the first argument is the service class']);
+  }
+  if (typeof spec !== 'object' || spec === null) {
+    throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['decorate', cls.name, 'the second argument maps method names to decorators, e.g. { hello: rpc }']);
+  }
+  for (const [key, given] of Object.entries(spec as Record<string, DecoratorSpec | undefined>)) {
+    if (given === undefined) continue;
+    const descriptor = findMethod(cls.prototype as object, key);
+    if (!descriptor) {
+      throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['decorate', `${cls.name}.${key}`, `${cls.name} has no method ${key}`]);
+    }
+    // Applied last to first, as stacked decorators are (the one nearest the method first).
+    const decorators = (Array.isArray(given) ? [...given] : [given]) as unknown[];
+    for (const decorator of decorators.reverse()) {
+      if (typeof decorator !== 'function') {
+        throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['decorate', `${cls.name}.${key}`, `${String(decorator)} is not a decorator (use rpc, cpuBound, http('GET', '/path'), ...)`]);
+      }
+      // The experimentalDecorators call shape, which every enoki decorator accepts.
+      (decorator as (...args: unknown[]) => unknown)(cls.prototype, key, descriptor);
+    }
+  }
+  return cls;
+}
+
+function findMethod(proto: object, key: string): PropertyDescriptor | undefined {
+  for (let p: object | null = proto; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    const descriptor = Object.getOwnPropertyDescriptor(p, key);
+    if (descriptor) return typeof descriptor.value === 'function' ? descriptor : undefined;
+  }
+  return undefined;
 }

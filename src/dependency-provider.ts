@@ -31,7 +31,22 @@
 import type { ServiceContainer } from './service-container.js';
 import type { WorkerContext } from './worker-context.js';
 
+/**
+ * Marks every DependencyProvider. Services find their providers by this brand rather than
+ * `instanceof`, so a provider class from a module that loaded enoki another way (a
+ * CommonJS `require` beside the CLI's `import`) is still recognised.
+ */
+const PROVIDER_BRAND = Symbol.for('enoki.dependency-provider');
+
+/** True for an instance of any DependencyProvider subclass. */
+export function isDependencyProvider(value: unknown): value is DependencyProvider {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[PROVIDER_BRAND] === true;
+}
+
 export abstract class DependencyProvider<T = unknown> {
+  /** Brand read by {@link isDependencyProvider}. */
+  declare readonly [PROVIDER_BRAND]: true;
+
   /** The container this provider is bound to; set before setup(). */
   container!: ServiceContainer;
   /** The field name it was declared under on the service class. */
@@ -60,6 +75,8 @@ export abstract class DependencyProvider<T = unknown> {
   workerResult(_ctx: WorkerContext, _result: unknown, _error: Error | undefined): void | Promise<void> {}
   workerTeardown(_ctx: WorkerContext): void | Promise<void> {}
 }
+
+Object.defineProperty(DependencyProvider.prototype, PROVIDER_BRAND, { value: true });
 
 /** The type a provider injects into the method. */
 export type Injected<P> = P extends DependencyProvider<infer T> ? T : never;

@@ -40,6 +40,16 @@ export const ERROR_CATALOGUE = {
   ENOKI_ERR_WAIT_TIMEOUT: { message: 'entrypointWaiter: %s did not run%s within %s ms', retryable: true },
   ENOKI_ERR_HTTP_BODY: { message: 'request body could not be read: %s', retryable: false },
   ENOKI_ERR_TESTING_USAGE: { message: '%s: %s', retryable: false },
+  ENOKI_ERR_DUPLICATE_COPY: {
+    message:
+      'two copies of enoki are loaded in one process, %s and %s: their services, errors and worker pools would not see each other. Install one (npm ls enoki; npm dedupe), and start services with that copy\'s `enoki` (npx enoki from the project)',
+    retryable: false,
+  },
+  ENOKI_ERR_NO_ENTRYPOINTS: {
+    message:
+      'service class %s (%s) has no entrypoints, so it would start and answer nothing. Mark a method with @rpc or @http(...) (in plain JavaScript: decorate(%s, { method: rpc })). If it has decorators, the module was compiled without them or by another copy of enoki',
+    retryable: false,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

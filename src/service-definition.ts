@@ -3,7 +3,7 @@
 // comes from here, so the rules (and their error messages) live in one place.
 
 import { getMethodMarks, type MethodMarks } from './decorators.js';
-import { DependencyProvider } from './dependency-provider.js';
+import { isDependencyProvider } from './dependency-provider.js';
 import { EnokiError } from './errors.js';
 import { readSignature, type Signature } from './signature.js';
 
@@ -38,6 +38,25 @@ export function serviceNameOf(cls: Function): string {
   throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [cls.name || '<anonymous>', "it has no `static name = '<service_name>'`"]);
 }
 
+function isEntrypoint(marks: MethodMarks | undefined): marks is MethodMarks {
+  return marks !== undefined && (marks.rpc !== undefined || marks.http.length > 0);
+}
+
+/**
+ * True for a class with at least one entrypoint method (own or inherited): what
+ * `enoki run module` picks from a module's exports, and what a service must have.
+ */
+export function hasEntrypoints(value: unknown): boolean {
+  if (typeof value !== 'function' || !value.prototype) return false;
+  for (let proto = value.prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      if (key !== 'constructor' && isEntrypoint(getMethodMarks(Object.getOwnPropertyDescriptor(proto, key)?.value))) return true;
+    }
+  }
+  return false;
+}
+
+/** Reads (once, cached) what the container needs to know about a service class. */
 export function defineService(cls: ServiceClass): ServiceDefinition {
   const cached = definitions.get(cls);
   if (cached) return cached;
@@ -58,7 +77,7 @@ export function defineService(cls: ServiceClass): ServiceDefinition {
       if (key === 'constructor' || methods.has(key)) continue;
       const fn = Object.getOwnPropertyDescriptor(proto, key)?.value;
       const marks = getMethodMarks(fn);
-      if (!marks || (!marks.rpc && marks.http.length === 0)) continue;
+      if (!isEntrypoint(marks)) continue;
       const def: MethodDefinition = { ...marks, methodName: key, signature: readSignature(fn as Function, key) };
       methods.set(key, def);
       if (def.rpc) {
@@ -76,7 +95,7 @@ export function defineService(cls: ServiceClass): ServiceDefinition {
   } catch (err) {
     throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [name, `its constructor threw: ${(err as Error).message}`], { cause: err });
   }
-  const dependencyNames = Object.keys(probe).filter((key) => probe[key] instanceof DependencyProvider);
+  const dependencyNames = Object.keys(probe).filter((key) => isDependencyProvider(probe[key]));
 
   const definition: ServiceDefinition = { cls, name, rpcMethods, methods, dependencyNames };
   definitions.set(cls, definition);

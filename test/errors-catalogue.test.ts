@@ -32,6 +32,8 @@ const PINNED: Record<string, boolean> = {
   ENOKI_ERR_WAIT_TIMEOUT: true,
   ENOKI_ERR_HTTP_BODY: false,
   ENOKI_ERR_TESTING_USAGE: false,
+  ENOKI_ERR_DUPLICATE_COPY: false,
+  ENOKI_ERR_NO_ENTRYPOINTS: false,
 };
 
 function sources(dir: string): string[] {
