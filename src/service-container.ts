@@ -11,7 +11,8 @@
 // or without a logging dependency installed.
 
 import type { Logger } from 'pino';
-import { loadConfig, type EnokiConfig } from './config.js';
+import type { EnokiConfig } from './config.js';
+import { resolveConfig, type ConfigInput } from './config-input.js';
 import type { DependencyProvider } from './dependency-provider.js';
 import { CallAbandoned, EnokiError, ExpectedError } from './errors.js';
 import { createLogger } from './logger.js';
@@ -124,9 +125,9 @@ export class ServiceContainer<S = unknown> {
   private errorsLoggedByProvider = false;
   private readonly workerDoneListeners = new Set<(outcome: WorkerOutcome) => void>();
 
-  constructor(cls: ServiceClass<S>, config?: EnokiConfig, options: ContainerOptions = {}) {
+  constructor(cls: ServiceClass<S>, config?: ConfigInput, options: ContainerOptions = {}) {
     this.definition = defineService(cls);
-    this.config = config ?? loadConfig();
+    this.config = resolveConfig(config);
     this.options = options;
     this.logger = (options.logger ?? createLogger(this.config.LOGGING)).child({ service: this.definition.name });
     this.slots = new Semaphore(this.config.max_workers);
