@@ -1,8 +1,18 @@
 // enoki's public API. Nothing else under src/ is reachable from outside (package.json
 // `exports`); test helpers are in 'enoki/testing'.
 
-export { rpc, cpuBound, http, type RpcOptions, type CpuBoundOptions, type HttpOptions } from './decorators.js';
-export { DependencyProvider, dependency, type Injected } from './dependency-provider.js';
+export {
+  rpc,
+  cpuBound,
+  http,
+  decorate,
+  type RpcOptions,
+  type CpuBoundOptions,
+  type HttpOptions,
+  type MethodDecorator,
+  type DecoratorSpec,
+} from './decorators.js';
+export { DependencyProvider, dependency, isDependencyProvider, type Injected } from './dependency-provider.js';
 export { WorkerContext, type EntrypointKind } from './worker-context.js';
 export { ServiceContainer, type ContainerOptions, type WorkerOutcome } from './service-container.js';
 export { ServiceRunner } from './service-runner.js';
@@ -10,7 +20,9 @@ export { RpcProxy, type RpcProxyOptions } from './rpc/rpc-proxy.js';
 export { ClusterRpcProxy, type ClientOptions, type ClusterClient } from './rpc/cluster-rpc-proxy.js';
 export type { ServiceProxy, RemoteMethod, AsyncReply } from './rpc/service-proxy.js';
 export { loadConfig, maskUri, showConfig, type EnokiConfig } from './config.js';
+export type { ConfigInput } from './config-input.js';
 export { createLogger, type Logger } from './logger.js';
+export { LoggingDependency, LoggingProvider } from './logging-dependency.js';
 export { yieldEvery, yieldingEach } from './yield.js';
 export {
   EnokiError,
