@@ -169,21 +169,31 @@ export async function resolveServices(spec: string, cwd = process.cwd()): Promis
       const found = Object.keys(mod).filter((k) => hasEntrypoints(mod[k]));
       throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `${file} exports no class ${className}${found.length ? ` (service classes there: ${found.join(', ')})` : ''}`]);
     }
-    if (!hasEntrypoints(cls)) throw noEntrypoints(cls, file);
+    if (!hasEntrypoints(cls)) throw noEntrypoints(className, cls, file);
     return [{ cls: cls as ServiceClass, module: url, exportName: className }];
   }
   const all = Object.entries(mod).filter(([, value]) => hasEntrypoints(value));
   if (all.length === 0) {
     // A class that names a service but marks nothing is the likelier mistake: say so.
-    const named = Object.values(mod).find((value) => typeof value === 'function' && declaresServiceName(value));
-    if (named) throw noEntrypoints(named as Function, file);
+    const named = Object.entries(mod).find(([, value]) => typeof value === 'function' && declaresServiceName(value));
+    if (named) throw noEntrypoints(named[0], named[1] as Function, file);
     throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `${file} exports no service classes (classes with entrypoints: @rpc or @http methods)`]);
   }
   return all.map(([exportName, cls]) => ({ cls: cls as ServiceClass, module: url, exportName }));
 }
 
-function noEntrypoints(cls: Function, file: string): EnokiError {
-  return new EnokiError('ENOKI_ERR_NO_ENTRYPOINTS', [cls.name || '<anonymous>', file, cls.name || 'Service']);
+/** `static name = 'greeter'` hides the class's own name, so the export name labels it. */
+function noEntrypoints(exportName: string, cls: Function, file: string): EnokiError {
+  const label = exportName === 'default' ? cls.name || 'default' : exportName;
+  return new EnokiError('ENOKI_ERR_NO_ENTRYPOINTS', [label, `${describeService(cls)}in ${file}`, label]);
+}
+
+function describeService(cls: Function): string {
+  try {
+    return `service '${serviceNameOf(cls)}' `;
+  } catch {
+    return '';
+  }
 }
 
 function declaresServiceName(cls: Function): boolean {

@@ -201,7 +201,7 @@ export function decorate<C extends abstract new (...args: never[]) => unknown>(
     if (given === undefined) continue;
     const descriptor = findMethod(cls.prototype as object, key);
     if (!descriptor) {
-      throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['decorate', `${cls.name}.${key}`, `${cls.name} has no method ${key}`]);
+      throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['decorate', `${cls.name}.${key}`, `class ${cls.name} (its static name, if it declares one) has no method ${key}`]);
     }
     // Applied last to first, as stacked decorators are (the one nearest the method first).
     const decorators = (Array.isArray(given) ? [...given] : [given]) as unknown[];

@@ -28,7 +28,9 @@ export class ServiceRunner {
     const { config, ...containerOptions } = options;
     // A runner serves its services' entrypoints; one with none would start and answer nothing.
     if (!hasEntrypoints(cls)) {
-      throw new EnokiError('ENOKI_ERR_NO_ENTRYPOINTS', [cls.name || '<anonymous>', options.module ?? 'added to a ServiceRunner', cls.name || 'Service']);
+      // `static name = '...'` (the service name) hides the class's own name.
+      const label = options.exportName ?? cls.name ?? 'Service';
+      throw new EnokiError('ENOKI_ERR_NO_ENTRYPOINTS', [label, options.module ? `in ${options.module}` : 'added to a ServiceRunner', label]);
     }
     const container = new ServiceContainer(cls, config === undefined ? this.config : resolveConfig(config), { logger: this.logger, ...containerOptions });
     if (this.containers.some((c) => c.serviceName === container.serviceName)) {
