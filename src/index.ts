@@ -40,5 +40,10 @@ export {
 export { response, json, HttpError, type HttpResponse, type HttpResponseHeaders } from './http/response.js';
 export type { HttpRequest, HttpHeaders, HttpQuery } from './http/request.js';
 export { webServerAddress, type WebServerAddress } from './http/web-server.js';
+// The HTTP entrypoint kind registers itself with the container when loaded. Loaded here,
+// statically, rather than by the container on demand: a dynamic import() inside a copy of
+// enoki that a CommonJS loader (tsx in a "type": "commonjs" project) compiled would load
+// the ES module copy of the HTTP layer beside it, with its own web server registry.
+import './http/http-entrypoint.js';
 export { SharedRpcClient, type WebRpcOptions, type RequestWithHeaders } from './web/shared-client.js';
 export { nodeHttpRpc, type NodeHttpRpcOptions } from './web/node-http.js';

@@ -19,6 +19,7 @@ import { createLogger } from './logger.js';
 import { acquireWatchdog, type WatchdogLease } from './loop-watchdog-lease.js';
 import type { ContextData } from './rpc/wire.js';
 import { defineService, type MethodDefinition, type ServiceClass, type ServiceDefinition } from './service-definition.js';
+import { createPoolExecutor } from './offload/pool-executor.js';
 import { RpcConsumer } from './rpc/rpc-consumer.js';
 import { Semaphore } from './semaphore.js';
 import { toError } from './thrown-values.js';
@@ -36,7 +37,7 @@ export interface Entrypoint {
   kill?(): Promise<void>;
 }
 
-/** Runs a @cpuBound method somewhere other than the main event loop. */
+/** Runs a `@cpuBound` method somewhere other than the main event loop. */
 export interface OffloadExecutor {
   run(request: OffloadRequest): Promise<unknown>;
   /** Graceful: let running tasks finish (up to graceMs). Otherwise abort them now. */
@@ -59,7 +60,7 @@ export interface ContainerOptions {
   transport?: Transport;
   logger?: Logger;
   /**
-   * The module that exports the service class, for @cpuBound methods: pool threads
+   * The module that exports the service class, for `@cpuBound` methods: pool threads
    * import it to get the class. `enoki run` sets it; programmatic users pass
    * `import.meta.url` of the service's file, or leave it out and let enoki find it from
    * where the class was decorated.
@@ -67,7 +68,7 @@ export interface ContainerOptions {
   module?: string;
   /** The export name of the class in `module` (default: found by identity). */
   exportName?: string;
-  /** Provide an executor for @cpuBound methods (tests); default: the piscina pool. */
+  /** Provide an executor for `@cpuBound` methods (tests); default: the piscina pool. */
   offload?: OffloadExecutor;
 }
 
@@ -198,8 +199,6 @@ export class ServiceContainer<S = unknown> {
       for (const provider of this.providers.values()) await provider.setup();
       for (const provider of this.providers.values()) await provider.start();
       if ([...this.definition.methods.values()].some((m) => m.cpuBound)) await this.getOffload();
-      // Registers the HTTP entrypoint factory; only services with @http load the web server.
-      if ([...this.definition.methods.values()].some((m) => m.http.length > 0)) await import('./http/http-entrypoint.js');
       this.entrypoints = [
         ...(this.definition.rpcMethods.size > 0 ? [new RpcConsumer(this)] : []),
         ...entrypointFactories.map((make) => make(this)).filter((e): e is Entrypoint => e !== undefined),
@@ -347,7 +346,7 @@ export class ServiceContainer<S = unknown> {
     if (!this.offload) {
       this.offload = this.options.offload
         ? Promise.resolve(this.options.offload)
-        : import('./offload/pool-executor.js').then((m) => m.createPoolExecutor(this));
+        : Promise.resolve().then(() => createPoolExecutor(this));
     }
     return this.offload;
   }
