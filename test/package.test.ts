@@ -309,6 +309,50 @@ describe('TypeScript, CommonJS (and experimentalDecorators)', () => {
     await expectNoEntrypointsRefused(dir, 'services/idle.ts', "export class Idle {\n  static name = 'idle';\n}\n");
   }, 60_000);
 
+  it('a program of its own run with tsx (compiled to CommonJS) serves @http and @cpuBound on one copy of enoki', async () => {
+    // tsx compiles this file, and enoki's ESM files it requires, to CommonJS; enoki must
+    // not end up loaded twice (an ExpectedError from the service's copy would then not be
+    // "expected" to the container's, and the HTTP layer would have its own web server).
+    write(
+      dir,
+      'program.ts',
+      `import { ClusterRpcProxy, ExpectedError, ServiceRunner, cpuBound, http, rpc, webServerAddress } from 'enoki';
+import { isMainThread } from 'node:worker_threads';
+
+export class Program {
+  static name = 'program';
+  @http('GET', '/square/:n') page(request: { params: Record<string, string> }) {
+    return String(Number(request.params.n) ** 2);
+  }
+  @rpc @cpuBound square(n: number) { return n * n; }
+  @rpc refuse() { throw new ExpectedError('refused'); }
+}
+
+if (isMainThread) {
+  void (async () => {
+    const config = { AMQP_URI: process.env.AMQP_URI, WEB_SERVER_ADDRESS: '127.0.0.1:0' };
+    const runner = new ServiceRunner(config);
+    runner.add(Program, { module: __filename });
+    await runner.start();
+    const { port } = webServerAddress(runner.config)!;
+    console.log('http', await (await fetch('http://127.0.0.1:' + port + '/square/12')).text());
+    const client = await ClusterRpcProxy.connect(config);
+    console.log('pool', await client.program.square(9));
+    await client.program.refuse().catch((err: { excType?: string }) => console.log('error', err.excType));
+    await client.close();
+    await runner.stop();
+  })();
+}
+`,
+    );
+    const out = await sh('npx tsx program.ts', dir, 60_000);
+    expect(out).toMatch(/^http 144$/m);
+    expect(out).toMatch(/^pool 81$/m);
+    expect(out).toMatch(/^error ExpectedError$/m);
+    // One copy: the container saw the service's ExpectedError as expected (warn, level 40).
+    expect(out).toMatch(/"level":40[^\n]*program\.refuse raised an expected error/);
+  }, 120_000);
+
   for (const major of OTHER_NODES) {
     it(`serves and answers on Node ${major}`, async () => {
       const node = await otherNode(major);
