@@ -13,6 +13,7 @@ import { moduleExports } from './module-exports.js';
 import { hasEntrypoints, serviceNameOf, type ServiceClass } from './service-definition.js';
 import { ServiceRunner } from './service-runner.js';
 import { ensureTypeScriptLoader, isTypeScriptModule } from './typescript-loader.js';
+import { launchedByNpm, watchLauncher } from './launcher-watch.js';
 
 const USAGE = `Usage:
   enoki run [--config config.yaml] [--broker amqp://...] module:Class [module[:Class] ...]
@@ -102,11 +103,17 @@ async function run(config: EnokiConfig, specs: string[]): Promise<number> {
   for (const service of services) runner.add(service.cls, { module: service.module, exportName: service.exportName });
 
   let stopping = false;
+  let started = false;
   const stopped = new Promise<number>((resolveExit) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (!stopping) {
+    const onSignal = (signal: NodeJS.Signals, why = `${signal}: stopping`): void => {
+      if (!stopping && !started) {
+        // Still waiting for the broker: nothing is consuming, so there is nothing to finish.
         stopping = true;
-        logger.info(`${signal}: stopping (calls in flight finish first; ${signal === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to kill)`);
+        logger.info(`${why} before startup finished`);
+        runner.kill().finally(() => resolveExit(0));
+      } else if (!stopping) {
+        stopping = true;
+        logger.info(`${why} (calls in flight finish first; ${signal === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to kill)`);
         runner.stop().then(
           () => resolveExit(0),
           (err) => {
@@ -121,19 +128,21 @@ async function run(config: EnokiConfig, specs: string[]): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    if (launchedByNpm()) {
+      watchLauncher((pid) => onSignal('SIGTERM', `the process that launched enoki (pid ${pid}, npm or its shell) exited: stopping as for SIGTERM`));
+    }
   });
 
   try {
+    // A broker that cannot be reached yet is waited for (STARTUP_TIMEOUT, each retry
+    // logged at warn); what fails here is coded by cause, with its next step.
     await runner.start();
   } catch (err) {
-    if (isEnokiError(err, 'ENOKI_ERR_CONNECT')) {
-      process.stderr.write(
-        `enoki: ${err.message}\n  Is RabbitMQ running? Start it with \`rabbitmq-server -detached\` (or docker run -p 5672:5672 rabbitmq:3),\n  or point --broker / AMQP_URI at one. Broker: ${maskUri(config.AMQP_URI)}\n`,
-      );
-      return 1;
-    }
+    // Stopped by a signal while waiting for the broker: that is a clean exit.
+    if (stopping) return await stopped;
     throw err;
   }
+  started = true;
   logger.info(
     { services: runner.containers.map((c) => c.serviceName), broker: maskUri(config.AMQP_URI) },
     `enoki running ${runner.containers.map((c) => c.serviceName).join(', ')}`,

@@ -54,6 +54,8 @@ export interface EnokiConfig {
   parent_calls_tracked: number;
   /** Seconds; 0 disables AMQP heartbeats. */
   HEARTBEAT: number;
+  /** Seconds startup waits for the broker (retrying what waiting can fix); 0 = forever. */
+  STARTUP_TIMEOUT: number;
   /** Default client call timeout in seconds; null = wait forever. */
   RPC_TIMEOUT: number | null;
   /** Bytes. */
@@ -82,6 +84,7 @@ function defaults(): EnokiConfig {
     max_workers: 10,
     parent_calls_tracked: 10,
     HEARTBEAT: 60,
+    STARTUP_TIMEOUT: 60,
     RPC_TIMEOUT: null,
     MAX_MESSAGE_SIZE: 4 * 1024 * 1024,
     INCLUDE_REMOTE_STACK: false,
@@ -421,6 +424,7 @@ function validate(tree: Record<string, unknown>, ctx: Context): EnokiConfig {
   if (given(v('parent_calls_tracked'))) out.parent_calls_tracked = integer(ctx, 'parent_calls_tracked', v('parent_calls_tracked'), 0);
   // The AMQP heartbeat field is an unsigned short of whole seconds.
   if (given(v('HEARTBEAT'))) out.HEARTBEAT = integer(ctx, 'HEARTBEAT', v('HEARTBEAT'), 0, 65535);
+  if (given(v('STARTUP_TIMEOUT'))) out.STARTUP_TIMEOUT = seconds(ctx, 'STARTUP_TIMEOUT', v('STARTUP_TIMEOUT'), false);
   if (given(v('RPC_TIMEOUT'))) out.RPC_TIMEOUT = seconds(ctx, 'RPC_TIMEOUT', v('RPC_TIMEOUT'), true);
   if (given(v('MAX_MESSAGE_SIZE'))) out.MAX_MESSAGE_SIZE = integer(ctx, 'MAX_MESSAGE_SIZE', v('MAX_MESSAGE_SIZE'), 1);
   if (given(v('INCLUDE_REMOTE_STACK'))) out.INCLUDE_REMOTE_STACK = boolean(ctx, 'INCLUDE_REMOTE_STACK', v('INCLUDE_REMOTE_STACK'));
@@ -479,6 +483,7 @@ export function showConfig(config: EnokiConfig): string {
     max_workers: config.max_workers,
     parent_calls_tracked: config.parent_calls_tracked,
     HEARTBEAT: config.HEARTBEAT,
+    STARTUP_TIMEOUT: config.STARTUP_TIMEOUT,
     RPC_TIMEOUT: config.RPC_TIMEOUT,
     MAX_MESSAGE_SIZE: config.MAX_MESSAGE_SIZE,
     INCLUDE_REMOTE_STACK: config.INCLUDE_REMOTE_STACK,

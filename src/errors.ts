@@ -22,6 +22,44 @@ export const ERROR_CATALOGUE = {
   ENOKI_ERR_SERVICE_LOAD: { message: 'cannot load service %s: %s', retryable: false },
   ENOKI_ERR_DECORATOR_USAGE: { message: 'decorator @%s used wrongly on %s: %s', retryable: false },
   ENOKI_ERR_CONNECT: { message: 'cannot connect to %s: %s', retryable: true },
+  // Broker connection failures by cause. Each names the URI (password masked) and the one
+  // step that fixes it; `retryable` decides whether startup waits (STARTUP_TIMEOUT) or
+  // fails at once: no amount of waiting fixes a wrong password.
+  ENOKI_ERR_BROKER_AUTH: {
+    message:
+      'broker %s refused the login of user %s (403 ACCESS_REFUSED): wrong user name or password. Next: fix the credentials in AMQP_URI (percent-encode : @ / # in them); `rabbitmqctl authenticate_user %s <password>` checks them on the broker',
+    retryable: false,
+  },
+  ENOKI_ERR_BROKER_VHOST: {
+    message:
+      'broker %s refused vhost %s to user %s (530 NOT_ALLOWED): the vhost does not exist or the user has no permissions on it. Next: create it and grant access (rabbitmqctl add_vhost %s; rabbitmqctl set_permissions -p %s %s ".*" ".*" ".*"), or fix the vhost in AMQP_URI (the path after the port; the default vhost / is %2F)',
+    retryable: false,
+  },
+  ENOKI_ERR_BROKER_REFUSED: {
+    message:
+      'cannot connect to %s: connection refused, nothing listens on %s. Next: start RabbitMQ there (docker run -p 5672:5672 rabbitmq:4), or point AMQP_URI / --broker at the host and port it listens on',
+    retryable: true,
+  },
+  ENOKI_ERR_BROKER_HOST: {
+    message: 'cannot connect to %s: host %s not found (%s). Next: fix the host name in AMQP_URI (in docker compose: the broker\'s service name)',
+    retryable: true,
+  },
+  ENOKI_ERR_BROKER_TIMEOUT: {
+    message:
+      'cannot connect to %s: %s did not answer (%s). Next: check that no firewall or security group drops port %s between here and the broker, and that the broker is not overloaded (rabbitmq-diagnostics status)',
+    retryable: true,
+  },
+  ENOKI_ERR_BROKER_TLS: { message: 'cannot connect to %s: TLS failed (%s). Next: %s', retryable: false },
+  ENOKI_ERR_BROKER_PROTOCOL: {
+    message:
+      'cannot connect to %s: %s does not speak AMQP 0-9-1 (%s). Next: point AMQP_URI at RabbitMQ\'s AMQP port (5672 for amqp://, 5671 for amqps://; 15672 is the management UI)',
+    retryable: false,
+  },
+  ENOKI_ERR_BROKER_HANDSHAKE: {
+    message:
+      'cannot connect to %s: %s closed the connection during the AMQP handshake (%s). Next: wait for RabbitMQ to finish starting (it drops connections while it boots); if it lasts, check that the port is RabbitMQ\'s AMQP port',
+    retryable: true,
+  },
   ENOKI_ERR_DISCONNECTED: { message: 'the connection to %s is down; %s', retryable: true },
   ENOKI_ERR_CLIENT_CLOSED: { message: 'the RPC client was closed; %s cannot be called', retryable: false },
   ENOKI_ERR_CONTAINER_STATE: { message: 'service %s is %s; %s', retryable: false },

@@ -111,6 +111,8 @@ export class ServiceContainer<S = unknown> {
   /** Providers declared on the service, by field name. */
   readonly providers: ReadonlyMap<string, DependencyProvider>;
   private transportPromise: Promise<Transport> | null = null;
+  /** The transport while its open() is still waiting for the broker. */
+  private opening: Transport | null = null;
   private readonly slots: Semaphore;
   /** Calls accepted and not finished (running, or waiting for a slot). */
   private active = 0;
@@ -162,8 +164,13 @@ export class ServiceContainer<S = unknown> {
   getTransport(): Promise<Transport> {
     if (!this.transportPromise) {
       const transport = this.options.transport ?? createTransport(this.config, `enoki ${this.serviceName}`, this.logger);
+      this.opening = this.options.transport ? null : transport;
+      const forget = (): void => {
+        if (this.opening === transport) this.opening = null;
+      };
       this.transportPromise = (this.options.transport ? Promise.resolve() : transport.open()).then(() => transport);
-      this.transportPromise.catch(() => {
+      this.transportPromise.then(forget, () => {
+        forget();
         this.transportPromise = null;
       });
     }
@@ -295,6 +302,11 @@ export class ServiceContainer<S = unknown> {
   }
 
   private async closeTransport(): Promise<void> {
+    // A stop while open() waits for the broker (STARTUP_TIMEOUT) ends that wait rather
+    // than sitting it out.
+    const opening = this.opening;
+    this.opening = null;
+    if (opening) await opening.close();
     const transport = await this.peekTransport();
     this.transportPromise = null;
     // A transport handed in by the caller belongs to the caller.

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterRpcProxy, loadConfig, ServiceRunner, showConfig } from 'enoki';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { amqpSocketOptions } from '../src/transport/amqp-transport.js';
+import { amqpSocketOptions } from '../src/transport/amqp-socket-options.js';
 import { FaultService } from './faults/fixtures/fault-service.js';
 import { LogTap } from './faults/harness.js';
 import { TcpProxy } from './faults/tcp-proxy.js';
@@ -94,14 +94,17 @@ describe('amqps://', () => {
     const tap = new LogTap('debug');
     const config = loadConfig({ AMQP_URI: tlsUri(), AMQP_SSL: { cert: file('client.crt'), key: file('client.key'), passphrase: PASSPHRASE }, LOGGING: { level: 'silent' } });
     const err = (await ClusterRpcProxy.connect(config, { logger: tap.logger }).catch((e: unknown) => e)) as Error & { code?: string };
-    expect(err.code).toBe('ENOKI_ERR_CONNECT');
+    expect(err.code).toBe('ENOKI_ERR_BROKER_TLS');
     expect(err.message).toMatch(/certificate/i);
+    expect(err.message).toMatch(/AMQP_SSL\.ca/);
   });
 
   it('is refused by a server that requires a client certificate when none is given', async () => {
     const tap = new LogTap('debug');
     const config = loadConfig({ AMQP_URI: tlsUri(), AMQP_SSL: { ca: file('ca.crt') }, LOGGING: { level: 'silent' } });
     const err = (await ClusterRpcProxy.connect(config, { logger: tap.logger }).catch((e: unknown) => e)) as Error & { code?: string };
-    expect(err.code).toBe('ENOKI_ERR_CONNECT');
+    expect(err.code).toBe('ENOKI_ERR_BROKER_TLS');
+    expect(err.message).toMatch(/client certificate/);
+    expect(err.message).toMatch(/AMQP_SSL\.cert/);
   });
 });

@@ -147,13 +147,13 @@ describe('fastify plugin', () => {
 
   it('fails app.ready() when the broker cannot be reached', async () => {
     const fastify = Fastify();
-    const bad = loadConfig({ AMQP_URI: 'amqp://guest:guest@127.0.0.1:1/', LOGGING: { level: 'silent' } });
+    const bad = loadConfig({ AMQP_URI: 'amqp://guest:guest@127.0.0.1:1/', STARTUP_TIMEOUT: 0.5, LOGGING: { level: 'silent' } });
     fastify.register(fastifyRpc, { config: bad, client: clientOptions() });
     const err = await fastify.ready().then(
       () => undefined,
       (e: unknown) => e,
     );
-    expect(isEnokiError(err, 'ENOKI_ERR_CONNECT')).toBe(true);
+    expect(isEnokiError(err, 'ENOKI_ERR_BROKER_REFUSED')).toBe(true);
     await fastify.close();
   });
 });
@@ -230,7 +230,7 @@ describe('express middleware', () => {
   });
 
   it('passes a connection failure to the error handler, and retries on the next request', async () => {
-    const bad = loadConfig({ AMQP_URI: 'amqp://guest:guest@127.0.0.1:1/', LOGGING: { level: 'silent' } });
+    const bad = loadConfig({ AMQP_URI: 'amqp://guest:guest@127.0.0.1:1/', STARTUP_TIMEOUT: 0.5, LOGGING: { level: 'silent' } });
     const connects = spyConnect();
     const { app: made } = app({ config: bad });
     const server = createServer(made);

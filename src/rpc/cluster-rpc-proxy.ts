@@ -26,6 +26,11 @@ export interface ClientOptions {
   /** Name in the reply queue and the call id stack (nameko: 'standalone_rpc_proxy'). */
   name?: string;
   logger?: Logger;
+  /**
+   * Seconds connect() waits for the broker when it cannot be reached (STARTUP_TIMEOUT from
+   * config by default; 0 = forever). A wrong password or a missing vhost fails at once.
+   */
+  startupTimeout?: number;
   /** Use this transport instead of one made from AMQP_URI; the caller owns it. */
   transport?: Transport;
 }
@@ -56,7 +61,8 @@ export class ClusterRpcProxy {
     const resolved = resolveConfig(config);
     const name = options.name ?? 'standalone_rpc_proxy';
     const logger = options.logger ?? createLogger(resolved.LOGGING, 'enoki-client');
-    const transport = options.transport ?? createTransport(resolved, `enoki client ${name}`, logger);
+    const transportConfig = options.startupTimeout === undefined ? resolved : { ...resolved, STARTUP_TIMEOUT: options.startupTimeout };
+    const transport = options.transport ?? createTransport(transportConfig, `enoki client ${name}`, logger);
     if (!options.transport) await transport.open();
     const listener = new ReplyListener(transport, resolved.rpc_exchange, name, logger);
     try {

@@ -36,7 +36,7 @@ interface Pending {
   sent: boolean;
 }
 
-/** The transport's mark on a publish whose confirm was lost with the connection (see amqp-transport.ts). */
+/** The transport's mark on a publish whose confirm was lost with the connection (see publish-failure.ts). */
 function confirmLost(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { confirmLost?: unknown }).confirmLost === true;
 }

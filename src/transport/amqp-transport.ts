@@ -1,5 +1,6 @@
-// RabbitMQ through amqplib 2. One connection per transport, opened with amqplib's own
-// `recovery` option (backoff with jitter): after every (re)connect, `onConnected`
+// RabbitMQ through amqplib 2. One connection per transport, opened by amqp-connect.ts
+// (amqplib's `recovery`, back-off with jitter, waiting for the broker at startup up to
+// STARTUP_TIMEOUT, errors by cause): after every (re)connect, `onConnected`
 // re-opens the publish channel and re-declares and re-consumes every live subscription,
 // so callers never hold a channel that belongs to a dead connection.
 //
@@ -20,11 +21,17 @@
 // may compute for long runs here (see @cpuBound), which is the point of the project.
 
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type RecoveringChannelModel } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { EnokiError } from '../errors.js';
 import type { TlsConfig } from '../config.js';
+import { errorText, scrubSecrets } from '../uri-secrets.js';
+import { connectToBroker } from './amqp-connect.js';
+import { ConnectionWaiters } from './connection-waiters.js';
+import { confirmFailure } from './publish-failure.js';
+import { wrapDelivery } from './amqp-delivery.js';
+import { amqpSocketOptions } from './amqp-socket-options.js';
+import { brokerTarget } from './connect-failure.js';
 import {
   UnroutableError,
   type ConsumeSpec,
@@ -44,8 +51,12 @@ export interface AmqpTransportOptions {
   /** Shown in the RabbitMQ management UI, e.g. 'enoki greeting_service'. */
   connectionName: string;
   logger: Logger;
-  /** Retries before the first connection succeeds; after that it retries forever. */
-  initialRetries?: number;
+  /**
+   * How long open() waits for the broker, in ms, retrying failures that waiting can fix
+   * (STARTUP_TIMEOUT); Infinity waits forever; default 60 s. After the first connection it
+   * retries forever.
+   */
+  startupTimeoutMs?: number;
 }
 
 interface LiveSubscription {
@@ -62,55 +73,12 @@ interface LiveSubscription {
   restartTimer: NodeJS.Timeout | null;
 }
 
-/**
- * Marks the ENOKI_ERR_DISCONNECTED of a publish whose confirm was lost with the
- * connection: the message may or may not have reached the broker, and sending it again
- * on the next connection is the caller's call (at-least-once).
- */
-export interface ConfirmLost {
-  readonly confirmLost: true;
-}
-
-export function isConfirmLost(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as Partial<ConfirmLost>).confirmLost === true;
-}
-
 interface PendingReturn {
   returned: boolean;
 }
 
 const RESTART_DELAY_MS = 500;
 const MAX_RESTART_DELAY_MS = 30_000;
-
-/**
- * How long a connection attempt (TCP, TLS and AMQP handshake) may go without progress
- * before it is abandoned and retried. amqplib has no such limit by default, so one
- * attempt into a silent network, or to a broker that accepts but never answers, would
- * stall recovery for good. Scaled with the heartbeat, the user's word on how fast a
- * dead peer must be noticed.
- */
-export function connectTimeoutMs(heartbeatSeconds: number): number {
-  if (heartbeatSeconds <= 0) return 10_000;
-  return Math.min(10_000, Math.max(2_000, heartbeatSeconds * 2_000));
-}
-
-/** The socket options amqplib gets for a config: TLS material read from the configured paths. */
-export function amqpSocketOptions(connectionName: string, tls: TlsConfig | null | undefined, heartbeatSeconds = 60): Record<string, unknown> {
-  const socketOptions: Record<string, unknown> = {
-    // Nagle + delayed ACK costs ~40 ms per sequential request/reply; always off.
-    noDelay: true,
-    timeout: connectTimeoutMs(heartbeatSeconds),
-    clientProperties: { connection_name: connectionName, product: 'enoki' },
-  };
-  if (tls) {
-    if (tls.ca) socketOptions.ca = [readFileSync(tls.ca)];
-    if (tls.cert) socketOptions.cert = readFileSync(tls.cert);
-    if (tls.key) socketOptions.key = readFileSync(tls.key);
-    if (tls.passphrase) socketOptions.passphrase = tls.passphrase;
-    socketOptions.rejectUnauthorized = tls.rejectUnauthorized;
-  }
-  return socketOptions;
-}
 
 export class AmqpTransport implements Transport {
   readonly displayUri: string;
@@ -121,7 +89,7 @@ export class AmqpTransport implements Transport {
   private readonly subscriptions = new Set<LiveSubscription>();
   private readonly declaredExchanges = new Set<string>();
   private readonly listeners: Record<TransportEvent, Array<(detail?: Error) => void>> = { connected: [], disconnected: [] };
-  private readonly connectWaiters = new Set<() => void>();
+  private readonly waiters: ConnectionWaiters;
   // Mandatory publishes awaiting their confirm, by correlation id: a basic.return for one
   // arrives before its basic.ack, so the confirm callback can tell "routed" from "returned".
   private readonly pendingReturns = new Map<string, PendingReturn>();
@@ -136,6 +104,7 @@ export class AmqpTransport implements Transport {
   constructor(options: AmqpTransportOptions) {
     this.options = options;
     this.displayUri = options.displayUri;
+    this.waiters = new ConnectionWaiters(options.displayUri, () => ({ ready: this.publisher !== null, closed: this.closed }));
   }
 
   get connected(): boolean {
@@ -157,51 +126,32 @@ export class AmqpTransport implements Transport {
     // As kombu does for nameko: AMQP_SSL means TLS even on an amqp:// URI. Without this,
     // the TLS settings would be ignored and the connection made in plain text.
     if (tls && url.protocol === 'amqp:') url.protocol = 'amqps:';
-    let lastError: Error | undefined;
-    let connection: RecoveringChannelModel;
-    try {
-      connection = await amqp.connect(url.toString(), {
-        ...amqpSocketOptions(connectionName, tls, heartbeat),
-        recovery: {
-          initialDelay: 200,
-          maxDelay: 5000,
-          jitter: 0.3,
-          maxRetries: Infinity,
-          initialMaxRetries: this.options.initialRetries ?? 2,
-          // Listeners first, then the first attempt: its failures are logged too.
-          waitForConnect: false,
-          setup: (model: ChannelModel) => this.onConnected(model),
-        },
-      });
-    } catch (err) {
-      throw new EnokiError('ENOKI_ERR_CONNECT', [this.displayUri, this.scrub(errorText(err))]);
-    }
-    this.connection = connection;
-    connection.on('disconnect', (err: Error) => this.onDisconnected(err));
-    connection.on('connect-failed', (err: Error) => {
-      lastError = err;
-      if (!this.closed) logger.warn({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP connection attempt failed');
-    });
-    connection.on('reconnect-scheduled', ({ attempt, delay }: { attempt: number; delay: number }) => {
-      if (!this.closed) logger.info({ uri: this.displayUri, attempt, delay }, 'AMQP reconnect scheduled');
-    });
-    connection.on('reconnect-failed', (err: Error) => logger.error({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP reconnecting gave up'));
-    connection.on('connect', () => {
-      if (this.closed) return;
-      logger.info({ uri: this.displayUri }, 'AMQP connected');
-      this.emit('connected');
-    });
-    connection.on('error', (err: Error) => logger.warn({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP connection error'));
-    connection.on('blocked', (reason: string) => logger.warn({ uri: this.displayUri, reason }, 'RabbitMQ blocked this connection'));
-    connection.on('unblocked', () => logger.info({ uri: this.displayUri }, 'RabbitMQ unblocked this connection'));
-    try {
-      await connection.waitForConnect();
-    } catch (err) {
+    this.connection = await connectToBroker({
+      url: url.toString(),
+      target: brokerTarget(url.toString(), this.displayUri),
+      socketOptions: amqpSocketOptions(connectionName, tls, heartbeat),
+      logger,
+      startupTimeoutMs: this.options.startupTimeoutMs ?? 60_000,
+      setup: (model) => this.onConnected(model),
+      scrub: (text) => this.scrub(text),
+      closed: () => this.closed,
+      attach: (connection) => {
+        // Assigned here too, so a close() during the startup wait stops the retries.
+        this.connection = connection;
+        connection.on('disconnect', (err: Error) => this.onDisconnected(err));
+        connection.on('connect', () => {
+          if (this.closed) return;
+          logger.info({ uri: this.displayUri }, 'AMQP connected');
+          this.emit('connected');
+        });
+        connection.on('error', (err: Error) => logger.warn({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP connection error'));
+        connection.on('blocked', (reason: string) => logger.warn({ uri: this.displayUri, reason }, 'RabbitMQ blocked this connection'));
+        connection.on('unblocked', () => logger.info({ uri: this.displayUri }, 'RabbitMQ unblocked this connection'));
+      },
+    }).catch((err: unknown) => {
       this.connection = null;
-      await connection.close().catch(() => undefined);
-      // Error messages from the socket layer can carry the URI; never let the password out.
-      throw new EnokiError('ENOKI_ERR_CONNECT', [this.displayUri, this.scrub((lastError ?? (err as Error)).message)]);
-    }
+      throw err;
+    });
   }
 
   /**
@@ -234,7 +184,7 @@ export class AmqpTransport implements Transport {
     if (!this.openChannels.has(publisher)) publisher = await this.openPublisher(model);
     this.model = model;
     this.publisher = publisher;
-    this.resolveWaiters();
+    this.waiters.wake();
   }
 
   private onDisconnected(err: Error): void {
@@ -249,10 +199,6 @@ export class AmqpTransport implements Transport {
     if (this.closed) return;
     this.options.logger.warn({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP connection lost; reconnecting');
     this.emit('disconnected', err);
-  }
-
-  private resolveWaiters(): void {
-    for (const resolve of [...this.connectWaiters]) resolve();
   }
 
   private async openPublisher(model: ChannelModel): Promise<ConfirmChannel> {
@@ -287,7 +233,7 @@ export class AmqpTransport implements Transport {
         }
         this.publisher = publisher;
         this.declaredExchanges.clear();
-        this.resolveWaiters();
+        this.waiters.wake();
       },
       (err: Error) => {
         if (!this.liveModels.has(model)) return;
@@ -379,45 +325,7 @@ export class AmqpTransport implements Transport {
   }
 
   private wrap(channel: Channel, msg: ConsumeMessage): InboundMessage {
-    let settled = false;
-    const live = (): boolean => !settled && !this.closed && this.openChannels.has(channel);
-    const { properties, fields } = msg;
-    return {
-      body: msg.content,
-      properties: {
-        contentType: properties.contentType,
-        contentEncoding: properties.contentEncoding,
-        correlationId: properties.correlationId,
-        replyTo: properties.replyTo,
-        deliveryMode: properties.deliveryMode,
-        priority: properties.priority,
-        messageId: properties.messageId,
-        headers: properties.headers,
-      },
-      exchange: fields.exchange,
-      routingKey: fields.routingKey,
-      redelivered: fields.redelivered,
-      // An ack or nack on a channel that is gone would throw; the broker has already
-      // requeued that delivery, so there is nothing left to settle.
-      ack: () => {
-        if (!live()) return;
-        settled = true;
-        try {
-          channel.ack(msg);
-        } catch {
-          /* closed under us: requeued by the broker */
-        }
-      },
-      nack: (requeue: boolean) => {
-        if (!live()) return;
-        settled = true;
-        try {
-          channel.nack(msg, false, requeue);
-        } catch {
-          /* closed under us: requeued by the broker */
-        }
-      },
-    };
+    return wrapDelivery(channel, msg, () => !this.closed && this.openChannels.has(channel));
   }
 
   async consume(spec: ConsumeSpec, onMessage: (message: InboundMessage) => void): Promise<Subscription> {
@@ -430,7 +338,7 @@ export class AmqpTransport implements Transport {
         // Disconnected, or a connection being set up: its setup starts every
         // subscription it finds, this one included if it was added in time.
         try {
-          await this.waitForConnection(Infinity);
+          await this.waiters.wait(Infinity);
         } catch (err) {
           this.subscriptions.delete(sub);
           throw err;
@@ -475,7 +383,7 @@ export class AmqpTransport implements Transport {
       if (this.declaredExchanges.has(name)) return;
       const publisher = this.publisher;
       if (!publisher) {
-        await this.waitForConnection(Infinity);
+        await this.waiters.wait(Infinity);
         continue;
       }
       await publisher.assertExchange(name, 'topic', { durable: true, autoDelete: false });
@@ -495,7 +403,7 @@ export class AmqpTransport implements Transport {
       this.assertOpen();
       const publisher = this.publisher;
       if (!publisher) {
-        await this.waitForConnection(deadline);
+        await this.waiters.wait(deadline);
         continue;
       }
       const pending: PendingReturn = { returned: false };
@@ -526,7 +434,7 @@ export class AmqpTransport implements Transport {
                   else resolve(true);
                   return;
                 }
-                reject(this.confirmFailure(publisher, target, err));
+                reject(confirmFailure({ channelError: this.channelErrors.get(publisher), closed: this.closed, displayUri: this.displayUri, target, scrub: (t) => this.scrub(t) }, err));
               },
             );
           } catch (err) {
@@ -548,48 +456,6 @@ export class AmqpTransport implements Transport {
     }
   }
 
-  /** Why a publish was not confirmed: a broker nack or channel error (final), or a lost connection (maybe delivered). */
-  private confirmFailure(publisher: ConfirmChannel, target: string, err: unknown): Error {
-    const channelError = this.channelErrors.get(publisher);
-    if (channelError) return new EnokiError('ENOKI_ERR_PUBLISH', [target, this.scrub(channelError.message)], { cause: channelError });
-    if (this.closed) return new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `the transport was closed before the broker confirmed the publish to ${target}`], { cause: err });
-    if (errorText(err) === 'channel closed') {
-      const lost = new EnokiError(
-        'ENOKI_ERR_DISCONNECTED',
-        [this.displayUri, `the connection dropped before the broker confirmed the publish to ${target}; it may or may not have been delivered`],
-        { cause: err },
-      );
-      return Object.assign(lost, { confirmLost: true } as const);
-    }
-    return new EnokiError('ENOKI_ERR_PUBLISH', [target, this.scrub(errorText(err))], { cause: err });
-  }
-
-  /** Resolves once a publish channel is up; rejects at `deadline` (epoch ms) or when closed. */
-  private waitForConnection(deadline: number): Promise<void> {
-    if (this.publisher) return Promise.resolve();
-    if (this.closed) return Promise.reject(new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, 'the transport was closed']));
-    const started = Date.now();
-    return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = (): void => {
-        if (timer) clearTimeout(timer);
-        this.connectWaiters.delete(done);
-        if (this.closed) reject(new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, 'the transport was closed']));
-        else resolve();
-      };
-      this.connectWaiters.add(done);
-      if (Number.isFinite(deadline)) {
-        timer = setTimeout(
-          () => {
-            this.connectWaiters.delete(done);
-            reject(new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `still not reconnected after ${Date.now() - started} ms`]));
-          },
-          Math.max(0, deadline - Date.now()),
-        );
-      }
-    });
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, 'the transport is closed']);
   }
@@ -597,7 +463,7 @@ export class AmqpTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.resolveWaiters();
+    this.waiters.wake();
     for (const sub of this.subscriptions) if (sub.restartTimer) clearTimeout(sub.restartTimer);
     this.subscriptions.clear();
     this.publisher = null;
@@ -610,29 +476,7 @@ export class AmqpTransport implements Transport {
 
   /** `text` with the URI and its password masked. */
   private scrub(text: string): string {
-    return scrub(text, this.options.uri, this.displayUri);
+    return scrubSecrets(text, this.options.uri);
   }
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function scrub(text: string, uri: string, displayUri: string): string {
-  let out = text.split(uri).join(displayUri);
-  let password = '';
-  try {
-    password = new URL(uri).password;
-  } catch {
-    return out;
-  }
-  if (!password) return out;
-  const forms = [password];
-  try {
-    forms.push(decodeURIComponent(password));
-  } catch {
-    /* not valid percent-encoding: the raw form is all there is */
-  }
-  for (const form of forms) out = out.split(form).join('***');
-  return out;
-}

@@ -18,5 +18,6 @@ export function createTransport(config: EnokiConfig, connectionName: string, log
     tls: config.AMQP_SSL,
     connectionName,
     logger,
+    startupTimeoutMs: config.STARTUP_TIMEOUT === 0 ? Infinity : config.STARTUP_TIMEOUT * 1000,
   });
 }
