@@ -126,8 +126,9 @@ async function run(config: EnokiConfig, specs: string[]): Promise<number> {
         runner.kill().finally(() => resolveExit(130));
       }
     };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    // Node passes the signal's number as a second argument: do not let it become `why`.
+    process.on('SIGINT', (signal) => onSignal(signal));
+    process.on('SIGTERM', (signal) => onSignal(signal));
     if (launchedByNpm()) {
       watchLauncher((pid) => onSignal('SIGTERM', `the process that launched enoki (pid ${pid}, npm or its shell) exited: stopping as for SIGTERM`));
     }

@@ -214,7 +214,8 @@ export class ServiceContainer<S = unknown> {
       const heartbeat = this.config.HEARTBEAT > 0 ? this.config.HEARTBEAT : 60;
       this.watchdog = acquireWatchdog((heartbeat * 1000) / 4, this.logger);
     } catch (err) {
-      this.logger.error({ err }, 'service failed to start');
+      // Killed while starting (a signal during the wait for the broker) is not a failure.
+      if (this.stateValue === 'starting') this.logger.error({ err }, 'service failed to start');
       await this.kill();
       throw err;
     }

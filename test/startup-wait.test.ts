@@ -1,0 +1,106 @@
+// A service or client started before its broker waits for it (STARTUP_TIMEOUT) instead
+// of exiting: docker compose, systemd ordering and broker restarts all start things in
+// the wrong order. The broker "comes later" through a local relay that starts listening
+// late; the real broker is never stopped.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { ClusterRpcProxy, loadConfig } from 'enoki';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LogTap, ROOT, sleep, startEnoki, stopProcess, waitUntil } from './faults/harness.js';
+import { LateRelay } from './support/late-relay.js';
+import { createVhost, type TestVhost } from './support/vhost.js';
+
+let vhost: TestVhost;
+
+beforeAll(() => {
+  vhost = createVhost('startup-wait');
+});
+
+afterAll(() => {
+  vhost?.remove();
+});
+
+describe('startup waits for the broker', () => {
+  it('enoki run started 10 s before its broker is reachable answers its first call', async () => {
+    const relay = await LateRelay.reserve();
+    const opening = sleep(10_000).then(() => relay.open());
+    const started = Date.now();
+    const proc = await startEnoki(['test/faults/fixtures/fault-service.ts:FaultService', '--broker', relay.uri(vhost.name)], {}, 60_000);
+    const client = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' } }), { timeoutMs: 20_000 });
+    try {
+      await opening;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(9_500);
+      await expect(client.fault_service.echo(1)).resolves.toMatchObject({ i: 1 });
+      // It retried, at warn, with the cause and the delay, and said nothing of a password.
+      const retries = proc
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('"AMQP connection attempt failed"'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(retries.length).toBeGreaterThanOrEqual(2);
+      for (const retry of retries) {
+        expect(retry['level']).toBe(40);
+        expect(retry['code']).toBe('ENOKI_ERR_BROKER_REFUSED');
+        expect(typeof retry['retryInMs']).toBe('number');
+        expect(retry['startupGivesUpInS']).toBeGreaterThan(0);
+      }
+      expect(proc.output()).not.toMatch(/guest:guest@/);
+    } finally {
+      await client.close();
+      await stopProcess(proc);
+      await relay.close();
+    }
+  }, 90_000);
+
+  it('ClusterRpcProxy.connect with STARTUP_TIMEOUT 0 waits as long as it takes', async () => {
+    const relay = await LateRelay.reserve();
+    const tap = new LogTap('debug');
+    const opening = sleep(3_000).then(() => relay.open());
+    const config = loadConfig({ AMQP_URI: relay.uri(vhost.name), STARTUP_TIMEOUT: 0, LOGGING: { level: 'silent' } });
+    const client = await ClusterRpcProxy.connect(config, { logger: tap.logger });
+    try {
+      await opening;
+      expect(relay.accepted).toBeGreaterThanOrEqual(1);
+      const retries = tap.matching('AMQP connection attempt failed');
+      expect(retries.length).toBeGreaterThanOrEqual(1);
+      expect(retries.every((line) => line['startupGivesUpInS'] === 'never')).toBe(true);
+    } finally {
+      await client.close();
+      await relay.close();
+    }
+  });
+
+  it('the client option startupTimeout overrides the config', async () => {
+    const relay = await LateRelay.reserve();
+    const started = Date.now();
+    const err = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: relay.uri(vhost.name), STARTUP_TIMEOUT: 60, LOGGING: { level: 'silent' } }), { startupTimeout: 1 }).catch(
+      (e: unknown) => e as { code: string },
+    );
+    expect((err as { code: string }).code).toBe('ENOKI_ERR_BROKER_REFUSED');
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('SIGTERM while enoki run waits for the broker ends it at once, exit code 0', async () => {
+    const relay = await LateRelay.reserve();
+    const child = spawn(process.execPath, ['bin/enoki.js', 'run', 'test/faults/fixtures/fault-service.ts:FaultService', '--broker', relay.uri(vhost.name)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = once(child, 'exit');
+    try {
+      await waitUntil('a retry to be logged', () => output.includes('AMQP connection attempt failed'), 30_000);
+      const signalled = Date.now();
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(10_000);
+      expect(output).toMatch(/SIGTERM: stopping before startup finished/);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+});
