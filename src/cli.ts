@@ -17,7 +17,7 @@ import { launchedByNpm, watchLauncher } from './launcher-watch.js';
 
 const USAGE = `Usage:
   enoki run [--config config.yaml] [--broker amqp://...] module:Class [module[:Class] ...]
-  enoki show-config [--config config.yaml]
+  enoki show-config [--config config.yaml] [--format yaml|json]
 
   module  a path relative to the current directory, with or without its extension
           (.ts .mts .cts .js .mjs .cjs; a folder means its index file):
@@ -25,10 +25,16 @@ const USAGE = `Usage:
   Class   an exported service class; without it, every service class the module exports
 
 Options:
-  --config, -c  YAML config file (nameko's keys; \${VAR:default} substitution)
-  --broker      AMQP URI, overriding AMQP_URI from the config
+  --config, -c  YAML config file (nameko's keys; \${VAR:default} substitution);
+                default ./config.yaml when it exists
+  --broker      AMQP URI, overriding AMQP_URI from the config and the environment
+  --format      show-config output: yaml (default) or json
   --help, -h    this text
   --version     enoki's version
+
+Every config key can be set from the environment: AMQP_URI, STARTUP_TIMEOUT,
+POOL_THREADS (section keys as SECTION_KEY). Precedence: defaults < file < environment < flags.
+A broker that cannot be reached yet is waited for up to STARTUP_TIMEOUT seconds (0 = forever).
 
 Stop with Ctrl-C or SIGTERM: calls in flight finish and are answered first.
 A second Ctrl-C kills at once; unanswered requests return to their queue.`;
@@ -48,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         broker: { type: 'string' },
+        format: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -69,9 +76,15 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const config = readConfig(values.config, values.broker);
     switch (command) {
-      case 'show-config':
-        process.stdout.write(showConfig(config));
+      case 'show-config': {
+        const format = values.format ?? 'yaml';
+        if (format !== 'yaml' && format !== 'json') {
+          process.stderr.write(`enoki show-config: --format is yaml or json, not ${JSON.stringify(format)}\n`);
+          return 2;
+        }
+        process.stdout.write(showConfig(config, format));
         return 0;
+      }
       case 'run':
         if (rest.length === 0) {
           process.stderr.write(`enoki run: name at least one service, e.g. services:GreetingService\n\n${USAGE}\n`);
@@ -88,12 +101,20 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * The config a command runs with: --config, else ./config.yaml when there is one, else the
+ * defaults; then the environment (for a file or the defaults), then --broker. Precedence:
+ * defaults < file < environment < flags.
+ */
 function readConfig(path: string | undefined, broker: string | undefined): EnokiConfig {
-  const config = path ? loadConfig(path) : loadConfig();
+  const file = path ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  const config = loadConfig(file, { onWarning: (message) => process.stderr.write(`enoki: warning: ${message}\n`) });
   if (!broker) return config;
   // Validated and normalised (pyamqp://) by the same rules as AMQP_URI in a file.
   return { ...config, AMQP_URI: loadConfig({ AMQP_URI: broker }).AMQP_URI };
 }
+
+const DEFAULT_CONFIG_FILE = 'config.yaml';
 
 async function run(config: EnokiConfig, specs: string[]): Promise<number> {
   const logger = createLogger(config.LOGGING);

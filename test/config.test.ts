@@ -88,6 +88,7 @@ rpc_exchange: my-rpc
 max_workers: 4
 parent_calls_tracked: 0
 HEARTBEAT: 0
+STARTUP_TIMEOUT: 5
 RPC_TIMEOUT: 2.5
 MAX_MESSAGE_SIZE: 1024
 INCLUDE_REMOTE_STACK: true
@@ -102,6 +103,7 @@ AMQP_SSL: { ca: ca.pem, cert: c.pem, key: k.pem, passphrase: pw, reject_unauthor
       max_workers: 4,
       parent_calls_tracked: 0,
       HEARTBEAT: 0,
+      STARTUP_TIMEOUT: 5,
       RPC_TIMEOUT: 2.5,
       MAX_MESSAGE_SIZE: 1024,
       INCLUDE_REMOTE_STACK: true,

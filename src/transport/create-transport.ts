@@ -3,7 +3,8 @@
 // that cannot be reached fails with an error naming the URI.
 
 import type { Logger } from 'pino';
-import { maskUri, type EnokiConfig } from '../config.js';
+import type { EnokiConfig } from '../config.js';
+import { maskUri } from '../uri-secrets.js';
 import { AmqpTransport } from './amqp-transport.js';
 import { MemoryTransport } from './memory-transport.js';
 import type { Transport } from './transport.js';

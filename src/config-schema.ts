@@ -1,0 +1,245 @@
+// The config schema, written once: each key's type, default and what a wrong value is told
+// it should be. The TypeScript type of a loaded config, loadConfig's validation and
+// show-config all come from here. Keys are in config-file spelling (nameko's keys, enoki's
+// sections in snake_case); a loaded config has its sections' keys in camelCase.
+//
+// Every `error` below is the "expected ..." half of a message; config.ts adds the key, the
+// file and what was found: `invalid config POOL.threads in config.yaml: expected an
+// integer >= 1, found 0`.
+
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { isPlainObject } from './config-substitute.js';
+
+/** A snake_case key in camelCase. */
+type Camel<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<Camel<Tail>>}` : S;
+/** An object with its keys in camelCase. */
+type CamelKeys<T> = { [K in keyof T as K extends string ? Camel<K> : K]: T[K] };
+
+/** `idle_timeout` → `idleTimeout`. */
+export function camelKey(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+}
+
+/** `idleTimeout` → `idle_timeout`. */
+export function snakeKey(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function camelKeys<T extends object>(value: T): CamelKeys<T> {
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) if (inner !== undefined) out[camelKey(key)] = inner;
+  return out as CamelKeys<T>;
+}
+
+// null (an empty YAML value, or `${VAR:}` with VAR unset) means "not set": the default applies.
+const notSet = (value: unknown): unknown => (value === null ? undefined : value);
+
+/** `schema`, or `fallback()` when the key is missing or null. */
+function setting<T extends z.ZodType, D extends z.output<T> | null = z.output<T>>(schema: T, fallback: () => D) {
+  return z.preprocess(notSet, schema.optional()).transform((value): z.output<T> | D => (value === undefined ? fallback() : (value as z.output<T>)));
+}
+
+/** `schema`, or absent when missing or null (optional keys of a section). */
+function optional<T extends z.ZodType>(schema: T) {
+  return z.preprocess(notSet, schema.optional());
+}
+
+/** Run `schema` on `value` inside another schema's transform, its issues reported at the current key. */
+function delegate<T extends z.ZodType>(schema: T, value: unknown, ctx: z.RefinementCtx, key?: string): z.output<T> {
+  const result = schema.safeParse(value, { reportInput: true });
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) ctx.addIssue({ ...issue, path: key === undefined ? issue.path : [key, ...issue.path] } as never);
+  return z.NEVER;
+}
+
+function fail(ctx: z.RefinementCtx, expected: string, input: unknown, path: PropertyKey[] = []): never {
+  ctx.addIssue({ code: 'custom', message: expected, input, path });
+  return z.NEVER as never;
+}
+
+function integer(min: number, max?: number) {
+  const error = max === undefined ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+  const base = z.number({ error }).int({ error }).min(min, { error });
+  return max === undefined ? base : base.max(max, { error });
+}
+
+function seconds(positive: boolean) {
+  const error = positive ? 'a number of seconds > 0' : 'a number of seconds >= 0';
+  return positive ? z.number({ error }).positive({ error }) : z.number({ error }).min(0, { error });
+}
+
+const flag = z.boolean({ error: 'true or false' });
+const text = z.string({ error: 'a non-empty string' }).min(1, { error: 'a non-empty string' });
+
+/** Log levels by every name a nameko or pino user may write (Python's names included). */
+const LEVELS = {
+  trace: 'trace',
+  notset: 'trace',
+  debug: 'debug',
+  info: 'info',
+  warn: 'warn',
+  warning: 'warn',
+  error: 'error',
+  fatal: 'fatal',
+  critical: 'fatal',
+  silent: 'silent',
+} as const;
+
+/** A pino log level. */
+export type LogLevel = (typeof LEVELS)[keyof typeof LEVELS];
+
+const LEVEL_EXPECTED = `a log level (${Object.keys(LEVELS).join(', ')})`;
+
+// Numbers are refused: Python (10 = DEBUG) and pino (10 = trace) disagree on what they mean.
+const level = z.any().transform((value: unknown, ctx): LogLevel => {
+  const name = typeof value === 'string' ? value.toLowerCase() : undefined;
+  if (name === undefined || !Object.hasOwn(LEVELS, name)) return fail(ctx, LEVEL_EXPECTED, value);
+  return LEVELS[name as keyof typeof LEVELS];
+});
+
+const loggingSection = z
+  .strictObject(
+    {
+      level: setting(level, (): LogLevel => 'info'),
+      /** 'stderr', 'stdout', or a file path. */
+      destination: setting(text, (): 'stderr' | 'stdout' | (string & {}) => 'stderr'),
+      /** 'auto' = pretty when the destination is a TTY. */
+      pretty: setting(z.custom<'auto' | boolean>((v) => v === 'auto' || typeof v === 'boolean', { error: '"auto", true or false' }), (): 'auto' | boolean => 'auto'),
+    },
+    { error: 'a mapping' },
+  )
+  .transform(camelKeys);
+
+const DICT_CONFIG_KEYS = ['version', 'root', 'loggers', 'handlers', 'formatters', 'filters', 'incremental', 'disable_existing_loggers'];
+
+// A nameko config's Python logging.dictConfig: handlers and formatters name Python classes
+// we cannot honour, so only the root level carries over.
+const dictConfig = z.looseObject({ root: optional(z.looseObject({ level: optional(level) }, { error: 'a mapping' })) });
+
+const logging = z.any().transform((value: unknown, ctx) => {
+  if (typeof value === 'string') return { ...delegate(loggingSection, {}, ctx), level: delegate(level, value, ctx) };
+  if (!isPlainObject(value)) return fail(ctx, 'a log level or a mapping', value);
+  if (DICT_CONFIG_KEYS.some((key) => Object.hasOwn(value, key))) {
+    const dict = delegate(dictConfig, value, ctx);
+    return { ...delegate(loggingSection, {}, ctx), ...(dict.root?.level && { level: dict.root.level }) };
+  }
+  return delegate(loggingSection, value, ctx);
+});
+
+const pool = z
+  .strictObject(
+    {
+      threads: setting(integer(1), () => availableParallelism()),
+      /** Seconds an idle pool thread lives before it is ended. */
+      idle_timeout: setting(seconds(false), () => 60),
+      max_queue: setting(
+        z.union([z.literal('auto'), z.number().int().min(0)], { error: '"auto" or an integer >= 0' }),
+        (): number | 'auto' => 'auto',
+      ),
+      max_memory_mb: setting(z.number({ error: 'a number of MB > 0, or null' }).positive({ error: 'a number of MB > 0, or null' }), (): number | null => null),
+      /**
+       * Seconds running pool tasks get to finish at shutdown before their threads are ended;
+       * also how long a stop waits for an unreachable broker before it drops the replies it
+       * cannot send (see ServiceContainer.dropRepliesIfBrokerStaysDown).
+       */
+      shutdown_grace: setting(seconds(false), () => 30),
+    },
+    { error: 'a mapping' },
+  )
+  .transform(camelKeys);
+
+/** The keys of each enoki section, in file spelling: unknown keys there are errors. */
+export const SECTION_KEYS = {
+  LOGGING: Object.keys(loggingSection.in.shape),
+  POOL: Object.keys(pool.in.shape),
+  // nameko's AMQP_SSL uses Python ssl names (ca_certs, certfile, keyfile, cert_reqs); both
+  // spellings are read so a nameko config.yaml keeps working.
+  AMQP_SSL: ['ca', 'cert', 'key', 'passphrase', 'reject_unauthorized', 'ca_certs', 'certfile', 'keyfile', 'cert_reqs'],
+} as const;
+
+const TLS_ALIASES = { ca: 'ca_certs', cert: 'certfile', key: 'keyfile' } as const;
+const CERT_REQS: Readonly<Record<string, boolean>> = { 0: false, CERT_NONE: false, 1: true, CERT_OPTIONAL: true, 2: true, CERT_REQUIRED: true };
+
+const tlsSection = z
+  .strictObject(Object.fromEntries(SECTION_KEYS.AMQP_SSL.map((key) => [key, optional(z.unknown())])), { error: 'a mapping' })
+  .transform((own, ctx) => {
+    const out: { ca?: string; cert?: string; key?: string; passphrase?: string; rejectUnauthorized: boolean } = { rejectUnauthorized: true };
+    for (const [name, alias] of Object.entries(TLS_ALIASES) as Array<[keyof typeof TLS_ALIASES, string]>) {
+      if (own[name] !== undefined && own[alias] !== undefined) return fail(ctx, `${alias} and ${name} are the same setting; give only one`, undefined, [alias]);
+      const key = own[name] !== undefined ? name : alias;
+      if (own[key] !== undefined) out[name] = delegate(text, own[key], ctx, key);
+    }
+    if (own['passphrase'] !== undefined) out.passphrase = delegate(text, own['passphrase'], ctx, 'passphrase');
+    if (own['reject_unauthorized'] !== undefined && own['cert_reqs'] !== undefined) {
+      return fail(ctx, 'cert_reqs and reject_unauthorized are the same setting; give only one', undefined, ['cert_reqs']);
+    }
+    if (own['reject_unauthorized'] !== undefined) out.rejectUnauthorized = delegate(flag, own['reject_unauthorized'], ctx, 'reject_unauthorized');
+    const reqs = own['cert_reqs'];
+    if (reqs !== undefined) {
+      // Python's ssl.CERT_NONE = 0, CERT_OPTIONAL = 1, CERT_REQUIRED = 2.
+      const verify = (typeof reqs === 'string' || typeof reqs === 'number') && Object.hasOwn(CERT_REQS, reqs) ? CERT_REQS[reqs] : undefined;
+      if (verify === undefined) return fail(ctx, '0, 1, 2, CERT_NONE, CERT_OPTIONAL or CERT_REQUIRED', reqs, ['cert_reqs']);
+      out.rejectUnauthorized = verify;
+    }
+    return out;
+  });
+
+const amqpSsl = z.any().transform((value: unknown, ctx) => {
+  if (value === false) return null;
+  if (value === true) return { rejectUnauthorized: true };
+  if (!isPlainObject(value)) return fail(ctx, 'a mapping', value);
+  return delegate(tlsSection, value, ctx);
+});
+
+const URI_SCHEMES = new Set(['amqp', 'amqps', 'pyamqp', 'memory']);
+
+const amqpUri = text.transform((uri, ctx) => {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri)?.[1]?.toLowerCase();
+  if (!scheme || !URI_SCHEMES.has(scheme) || !URL.canParse(uri)) return fail(ctx, 'an amqp://, amqps://, pyamqp:// or memory:// URI', uri);
+  // pyamqp:// is kombu's name for its py-amqp transport; on the wire it is plain AMQP.
+  return scheme === 'pyamqp' ? `amqp${uri.slice('pyamqp'.length)}` : uri;
+});
+
+const webAddress = z.any().transform((value: unknown, ctx) => {
+  // nameko accepts a bare port; a `${PORT:8000}` scalar arrives here as a number.
+  const address = typeof value === 'number' ? String(value) : value;
+  if (typeof address === 'string') {
+    const match = /^(?:(.+):)?(\d{1,5})$/.exec(address);
+    if (match && Number(match[2]) <= 65535) return match[1] === undefined ? `0.0.0.0:${match[2]}` : address;
+  }
+  return fail(ctx, 'an address "host:port" or a port', value);
+});
+
+/** Every key enoki reads, in file spelling, with its default. */
+export const CONFIG_SCHEMA = z.looseObject({
+  /** amqp://, amqps:// or memory:// (pyamqp:// is accepted and normalised to amqp://). */
+  AMQP_URI: setting(amqpUri, () => 'amqp://guest:guest@localhost:5672/'),
+  WEB_SERVER_ADDRESS: setting(webAddress, () => '0.0.0.0:8000'),
+  rpc_exchange: setting(text, () => 'nameko-rpc'),
+  max_workers: setting(integer(1), () => 10),
+  parent_calls_tracked: setting(integer(0), () => 10),
+  /** Seconds; 0 disables AMQP heartbeats. The AMQP field is an unsigned short. */
+  HEARTBEAT: setting(integer(0, 65535), () => 60),
+  /** Seconds startup waits for the broker, retrying what waiting can fix; 0 = forever. */
+  STARTUP_TIMEOUT: setting(seconds(false), () => 60),
+  /** Default client call timeout in seconds; null = wait forever. */
+  RPC_TIMEOUT: setting(seconds(true), (): number | null => null),
+  /** Bytes. */
+  MAX_MESSAGE_SIZE: setting(integer(1), () => 4 * 1024 * 1024),
+  /** Send the JS stack in error replies. */
+  INCLUDE_REMOTE_STACK: setting(flag, () => false),
+  LOGGING: setting(logging, () => ({ level: 'info' as LogLevel, destination: 'stderr' as 'stderr' | 'stdout' | (string & {}), pretty: 'auto' as 'auto' | boolean })),
+  POOL: setting(pool, () => delegatePoolDefaults()),
+  AMQP_SSL: setting(amqpSsl, (): { ca?: string; cert?: string; key?: string; passphrase?: string; rejectUnauthorized: boolean } | null => null),
+});
+
+function delegatePoolDefaults(): z.output<typeof pool> {
+  return pool.parse({});
+}
+
+/** The keys enoki reads at the top level. */
+export const KNOWN_KEYS: readonly string[] = Object.keys(CONFIG_SCHEMA.shape);
+
+/** Keys whose values are secrets wherever they appear: show-config masks them. */
+export const SECRET_KEY = /password|secret|token|passphrase/i;
