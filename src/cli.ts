@@ -6,7 +6,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadConfig, maskUri, showConfig, type EnokiConfig } from './config.js';
+import { maskUri, showConfig, type EnokiConfig } from './config.js';
+import { CALL_USAGE, callCommand } from './cli-call.js';
+import { readConfig } from './cli-config.js';
 import { EnokiError, isEnokiError } from './errors.js';
 import { createLogger } from './logger.js';
 import { moduleExports } from './module-exports.js';
@@ -18,6 +20,7 @@ import { launchedByNpm, watchLauncher } from './launcher-watch.js';
 const USAGE = `Usage:
   enoki run [--config config.yaml] [--broker amqp://...] module:Class [module[:Class] ...]
   enoki show-config [--config config.yaml] [--format yaml|json]
+${CALL_USAGE}
 
   module  a path relative to the current directory, with or without its extension
           (.ts .mts .cts .js .mjs .cjs; a folder means its index file):
@@ -46,6 +49,8 @@ export interface ResolvedService {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `call` reads its own arguments: `-5` there is a value, not an unknown option.
+  if (argv[0] === 'call') return handled(() => callCommand(argv.slice(1)));
   let parsed;
   try {
     parsed = parseArgs({
@@ -73,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command || values.help ? 0 : 2;
   }
-  try {
+  return handled(async () => {
     const config = readConfig(values.config, values.broker);
     switch (command) {
       case 'show-config': {
@@ -95,26 +100,18 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`enoki: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
         return 2;
     }
+  });
+}
+
+/** Run a command; an error it throws is printed (coded errors as message and code) and exits 1. */
+async function handled(command: () => Promise<number>): Promise<number> {
+  try {
+    return await command();
   } catch (err) {
     process.stderr.write(`enoki: ${isEnokiError(err) ? `${err.message} [${err.code}]` : ((err as Error).stack ?? String(err))}\n`);
     return 1;
   }
 }
-
-/**
- * The config a command runs with: --config, else ./config.yaml when there is one, else the
- * defaults; then the environment (for a file or the defaults), then --broker. Precedence:
- * defaults < file < environment < flags.
- */
-function readConfig(path: string | undefined, broker: string | undefined): EnokiConfig {
-  const file = path ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
-  const config = loadConfig(file, { onWarning: (message) => process.stderr.write(`enoki: warning: ${message}\n`) });
-  if (!broker) return config;
-  // Validated and normalised (pyamqp://) by the same rules as AMQP_URI in a file.
-  return { ...config, AMQP_URI: loadConfig({ AMQP_URI: broker }).AMQP_URI };
-}
-
-const DEFAULT_CONFIG_FILE = 'config.yaml';
 
 async function run(config: EnokiConfig, specs: string[]): Promise<number> {
   const logger = createLogger(config.LOGGING);

@@ -1,0 +1,80 @@
+// `enoki call` from a terminal against a service on the real broker: JSON-or-string
+// arguments, --kwargs, --context, the result on stdout, a remote error as type and
+// message with exit code 1.
+
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { loadConfig, ServiceRunner } from 'enoki';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from './faults/harness.js';
+import { CliService } from './fixtures/cli-service.js';
+import { createVhost, type TestVhost } from './support/vhost.js';
+
+const run = promisify(execFile);
+let vhost: TestVhost;
+let runner: ServiceRunner;
+
+type Outcome = { code: number; stdout: string; stderr: string };
+
+function call(...args: string[]): Promise<Outcome> {
+  return run(process.execPath, ['bin/enoki.js', 'call', '--broker', vhost.uri, ...args], { cwd: ROOT, timeout: 60_000 }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (err: Outcome) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+  );
+}
+
+beforeAll(async () => {
+  vhost = createVhost('cli-call');
+  runner = new ServiceRunner(loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' } }));
+  runner.add(CliService);
+  await runner.start();
+});
+
+afterAll(async () => {
+  await runner?.stop();
+  vhost?.remove();
+});
+
+describe('enoki call', () => {
+  it('prints a string result as it is', async () => {
+    expect(await call('cli_service.hello', 'world')).toMatchObject({ code: 0, stdout: 'Hello, world!\n' });
+  });
+
+  it('reads each argument as JSON when it parses, else as a string; prints other results as JSON', async () => {
+    const { code, stdout } = await call('cli_service.describe', '42', 'plain words', '{"k":[1,true,null]}');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual({ a: 42, b: 'plain words', c: { k: [1, true, null] }, types: ['number', 'string', 'object'] });
+    const quoted = JSON.parse((await call('cli_service.describe', '"42"')).stdout) as { a: unknown };
+    expect(quoted.a).toBe('42');
+  });
+
+  it('takes negative numbers as values, and -- before arguments that look like options', async () => {
+    expect((await call('cli_service.add', '-5', '2')).stdout).toBe('-3\n');
+    expect(JSON.parse((await call('cli_service.describe', '--', '--not-an-option')).stdout)).toMatchObject({ a: '--not-an-option' });
+  });
+
+  it('passes --kwargs by parameter name and --context as the call context data', async () => {
+    const kwargs = JSON.parse((await call('cli_service.describe', '1', '--kwargs', '{"c": "from-kwargs"}')).stdout) as Record<string, unknown>;
+    expect(kwargs).toMatchObject({ a: 1, b: 'b-default', c: 'from-kwargs' });
+    const context = JSON.parse((await call('cli_service.whoami', '--context', '{"user_id": 7, "language": "en"}')).stdout) as Record<string, unknown>;
+    expect(context).toMatchObject({ user_id: 7, language: 'en' });
+  });
+
+  it('exits 1 with the remote error type and message', async () => {
+    const { code, stdout, stderr } = await call('cli_service.register', 'ada');
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toContain('enoki call: cli_service.register raised NameTaken: ada is taken');
+  });
+
+  it('exits 1 naming an unknown service or method, and 2 on a malformed command line', async () => {
+    const unknownService = await call('no_such_service.hello', 'x');
+    expect(unknownService.code).toBe(1);
+    expect(unknownService.stderr).toMatch(/no service is listening for no_such_service.*\[ENOKI_ERR_UNKNOWN_SERVICE\]/);
+    const unknownMethod = await call('cli_service.nope');
+    expect(unknownMethod.code).toBe(1);
+    expect(unknownMethod.stderr).toMatch(/raised MethodNotFound/);
+    expect((await call('hello_without_service')).code).toBe(2);
+    expect((await call('cli_service.describe', '--kwargs', '[1]')).stderr).toMatch(/--kwargs must be a JSON object/);
+  });
+});
