@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { maskUri, showConfig, type EnokiConfig } from './config.js';
 import { CALL_USAGE, callCommand } from './cli-call.js';
 import { readConfig } from './cli-config.js';
+import { SHELL_USAGE, shellCommand } from './cli-shell.js';
 import { EnokiError, isEnokiError } from './errors.js';
 import { createLogger } from './logger.js';
 import { moduleExports } from './module-exports.js';
@@ -21,6 +22,7 @@ const USAGE = `Usage:
   enoki run [--config config.yaml] [--broker amqp://...] module:Class [module[:Class] ...]
   enoki show-config [--config config.yaml] [--format yaml|json]
 ${CALL_USAGE}
+${SHELL_USAGE}
 
   module  a path relative to the current directory, with or without its extension
           (.ts .mts .cts .js .mjs .cjs; a folder means its index file):
@@ -90,6 +92,8 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(showConfig(config, format));
         return 0;
       }
+      case 'shell':
+        return await shellCommand(config);
       case 'run':
         if (rest.length === 0) {
           process.stderr.write(`enoki run: name at least one service, e.g. services:GreetingService\n\n${USAGE}\n`);

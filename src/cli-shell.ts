@@ -1,0 +1,103 @@
+// `enoki shell`: a Node REPL connected to the broker, as `nameko shell` is a Python one.
+// `n.rpc.<service>.<method>(...)` calls a service (top-level await works), `n.config` is
+// the resolved config as show-config prints it (secrets masked). With stdin not a terminal
+// the shell runs a script: one line at a time, each finished (awaits included) before the
+// next is read, no prompts, and exit code 1 if any line threw. The connection is closed on
+// exit either way.
+
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import readline from 'node:readline';
+import repl, { type REPLServer } from 'node:repl';
+import { PassThrough } from 'node:stream';
+import { terminalLogger } from './cli-config.js';
+import { maskUri, showConfig, type EnokiConfig } from './config.js';
+import type { Logger } from './logger.js';
+import { ClusterRpcProxy, type ClusterClient } from './rpc/cluster-rpc-proxy.js';
+
+/** What a member of `n` is made from: the shell's one connection, its config and logger. */
+export interface ShellSession {
+  readonly client: ClusterClient;
+  readonly config: EnokiConfig;
+  readonly logger: Logger;
+  /** Run `close` when the shell exits, before the connection closes. */
+  onClose(close: () => Promise<void> | void): void;
+}
+
+/** Makes one member of `n` for a session. */
+export type ShellHelper = (session: ShellSession) => unknown;
+
+/**
+ * Members of `n` beyond `rpc` and `config`, by name. The seam for transports that live
+ * elsewhere: events (built on another branch) registers `dispatch` here, as
+ * `n.dispatch(source, type, payload)`, with nameko's `n.dispatch_event` as its model.
+ */
+export const SHELL_HELPERS = new Map<string, ShellHelper>();
+
+/** Usage of `enoki shell`, also part of `enoki --help`. */
+export const SHELL_USAGE = `  enoki shell [--config config.yaml] [--broker amqp://...]
+            a REPL with n.rpc.<service>.<method>(...) and n.config; reads a script from stdin when it is not a terminal`;
+
+/** Run `enoki shell`; resolves to the exit code once the shell has exited and its connection closed. */
+export async function shellCommand(config: EnokiConfig): Promise<number> {
+  const logger = terminalLogger(config, 'enoki-shell');
+  const client = await ClusterRpcProxy.connect(config, { logger, name: 'enoki_shell' });
+  const closers: Array<() => Promise<void> | void> = [];
+  const session: ShellSession = { client, config, logger, onClose: (close) => closers.push(close) };
+  const n: Record<string, unknown> = { rpc: client, config: maskedConfig(config) };
+  for (const [name, helper] of SHELL_HELPERS) n[name] = helper(session);
+
+  const scripted = !process.stdin.isTTY;
+  const feed = scripted ? new PassThrough() : process.stdin;
+  if (!scripted) process.stdout.write(`enoki shell on ${maskUri(config.AMQP_URI)}: n.rpc.<service>.<method>(...), n.config; .exit to leave\n`);
+  const server = repl.start({ prompt: scripted ? '' : 'enoki> ', input: feed, output: process.stdout, terminal: !scripted, useGlobal: false });
+  server.context['n'] = n;
+  const exited = new Promise<void>((resolve) => server.once('exit', resolve));
+  let failed = false;
+  if (scripted) failed = await runScript(server, feed as PassThrough, exited);
+  else server.setupHistory(join(homedir(), '.enoki_shell_history'), () => undefined);
+  await exited;
+  for (const close of closers.reverse()) await close();
+  await client.close();
+  return failed ? 1 : 0;
+}
+
+/**
+ * Feed stdin to the REPL a line at a time, each only once the one before has finished:
+ * fed all at once, `const x = await ...` on one line and `x` on the next would race.
+ * Resolves true if any line threw.
+ */
+async function runScript(server: REPLServer, feed: PassThrough, exited: Promise<void>): Promise<boolean> {
+  let done = false;
+  void exited.then(() => (done = true));
+  let ready: () => void = () => undefined;
+  // The REPL shows its prompt when it has finished a line; in a script there is no prompt
+  // to show (not even "..." inside a multi-line statement), only the signal to go on.
+  server.displayPrompt = () => {
+    server.setPrompt('');
+    server.prompt();
+    ready();
+  };
+  let failed = false;
+  let lastError: unknown = server.lastError;
+  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (done) break;
+    const finished = new Promise<void>((resolve) => (ready = resolve));
+    feed.write(`${line}\n`);
+    await Promise.race([finished, exited]);
+    // The REPL keeps the last uncaught error of a line here (awaited rejections included).
+    if (server.lastError !== lastError) {
+      failed = true;
+      lastError = server.lastError;
+    }
+  }
+  lines.close();
+  if (!done) server.close();
+  return failed;
+}
+
+/** The config as show-config prints it: file spelling, every secret masked. */
+function maskedConfig(config: EnokiConfig): Record<string, unknown> {
+  return JSON.parse(showConfig(config, 'json')) as Record<string, unknown>;
+}

@@ -1,0 +1,84 @@
+// `enoki shell` scripted from stdin against a service on the real broker: top-level await,
+// n.rpc and n.config, lines run in order (each awaited before the next), remote errors
+// printed and the exit code 1 when a line threw, and the connection closed on exit (else
+// the process would not exit at all: the open socket holds the event loop).
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { loadConfig, ServiceRunner } from 'enoki';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from './faults/harness.js';
+import { CliService } from './fixtures/cli-service.js';
+import { createVhost, type TestVhost } from './support/vhost.js';
+
+let vhost: TestVhost;
+let runner: ServiceRunner;
+
+async function shell(script: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const child = spawn(process.execPath, ['bin/enoki.js', 'shell', '--broker', vhost.uri], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, 'exit');
+  const started = Date.now();
+  child.stdin.end(script);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const [code] = (await exited) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr, ms: Date.now() - started };
+}
+
+beforeAll(async () => {
+  vhost = createVhost('cli-shell');
+  runner = new ServiceRunner(loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' } }));
+  runner.add(CliService);
+  await runner.start();
+});
+
+afterAll(async () => {
+  await runner?.stop();
+  vhost?.remove();
+});
+
+describe('enoki shell, scripted', () => {
+  it('runs each line in order with top-level await, prints results, exits 0 and closes its connection', async () => {
+    const script = [
+      "const greeting = await n.rpc.cli_service.hello('shell')",
+      'greeting.toUpperCase()',
+      "const parts = await Promise.all([1, 2, 3].map((i) => n.rpc.cli_service.add(i, 10)))",
+      'parts.join(",")',
+      'function twice(x) {',
+      '  return x * 2',
+      '}',
+      'twice(parts[2])',
+      'n.config.AMQP_URI',
+    ].join('\n');
+    const { code, stdout, stderr } = await shell(script);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines).toEqual(['undefined', "'HELLO, SHELL!'", 'undefined', "'11,12,13'", 'undefined', '26', `'${vhost.uri.replace('guest:guest@', 'guest:***@')}'`]);
+  });
+
+  it('prints a remote error, goes on with the next line, and exits 1', async () => {
+    const { code, stdout } = await shell("await n.rpc.cli_service.register('ada')\n'after the error'\n");
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/NameTaken/);
+    expect(stdout).toMatch(/ada is taken/);
+    expect(stdout.trim().split('\n').at(-1)).toBe("'after the error'");
+  });
+
+  it('stops reading at .exit', async () => {
+    const { code, stdout } = await shell("'before'\n.exit\n'never'\n");
+    expect(code).toBe(0);
+    expect(stdout).toContain("'before'");
+    expect(stdout).not.toContain('never');
+  });
+
+  it('never shows the broker password, even asked for the config', async () => {
+    const { stdout } = await shell('n.config\nJSON.stringify(n.config)\n');
+    expect(stdout).toContain('guest:***@');
+    expect(stdout).not.toContain('guest:guest@');
+  });
+});
