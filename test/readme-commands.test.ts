@@ -130,6 +130,21 @@ const COVERED: Covered[] = [
     file: () => 'test/package.test.ts',
   })),
   {
+    match: /^rabbitmqctl (?:add_vhost \S+|set_permissions -p \S+ \S+ "\.\*" "\.\*" "\.\*")$/,
+    reason: 'the two commands test/support/vhost.ts runs for every test file that uses the broker (with guest as the user)',
+    file: () => 'test/support/vhost.ts',
+  },
+  {
+    match: /^npx enoki call \S+\.\S+(?: .*)?$/,
+    reason: 'needs a service to call: test/cli-call.test.ts runs enoki call against one of its own (arguments, --kwargs, --context, remote errors)',
+    file: () => 'test/cli-call.test.ts',
+  },
+  {
+    match: /^npx enoki shell$/,
+    reason: 'interactive; test/cli-shell.test.ts runs enoki shell scripted from stdin against a service of its own',
+    file: () => 'test/cli-shell.test.ts',
+  },
+  {
     match: 'npx tsx scripts/train-model.ts',
     reason: 'retrains the model (~40 s of CPU) and rewrites model.json; test/inference-model.test.ts checks the saved model and its accuracy instead',
     file: tsxFile,
@@ -155,6 +170,8 @@ const RUN: RunSpec[] = [
     expect: [/^RabbitMQ answers at /m, /-> "Hello, world!"/, /-> "Hello, nested!"/, /RemoteError Error: boom/, /enoki run stopped on SIGTERM with exit code 0/],
   },
   { match: /^npx enoki show-config --config config\.yaml$/, timeoutMs: 60_000, expect: [/AMQP_URI/, /rpc_exchange/] },
+  // Reads ./config.yaml (the repo's) by default; the test's AMQP_URI variable overrides it, password masked.
+  { match: /^npx enoki show-config --format json$/, timeoutMs: 60_000, expect: [/"AMQP_URI": "amqp:\/\/[^"]*:\*\*\*@[^"]*enoki-test-readme-/, /"STARTUP_TIMEOUT": 60/] },
   // The example services of this repository (`services`, `services:Class`), not the
   // "Use enoki in your project" ones (services/greeter, run by test/package.test.ts).
   { match: /^npx enoki run (?:.* )?services(?::\w+)?(?: |$)/, timeoutMs: 90_000, service: true },
