@@ -4,36 +4,21 @@
 
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { loadConfig, ServiceRunner } from 'enoki';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROOT } from './faults/harness.js';
-import { CliService } from './fixtures/cli-service.js';
-import { createVhost, type TestVhost } from './support/vhost.js';
+import { hostCliService } from './support/cli-service-host.js';
 
 const run = promisify(execFile);
-let vhost: TestVhost;
-let runner: ServiceRunner;
+const service = hostCliService('cli-call');
 
 type Outcome = { code: number; stdout: string; stderr: string };
 
 function call(...args: string[]): Promise<Outcome> {
-  return run(process.execPath, ['bin/enoki.js', 'call', '--broker', vhost.uri, ...args], { cwd: ROOT, timeout: 60_000 }).then(
+  return run(process.execPath, ['bin/enoki.js', 'call', '--broker', service.uri(), ...args], { cwd: ROOT, timeout: 60_000 }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (err: Outcome) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
   );
 }
-
-beforeAll(async () => {
-  vhost = createVhost('cli-call');
-  runner = new ServiceRunner(loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' } }));
-  runner.add(CliService);
-  await runner.start();
-});
-
-afterAll(async () => {
-  await runner?.stop();
-  vhost?.remove();
-});
 
 describe('enoki call', () => {
   it('prints a string result as it is', async () => {

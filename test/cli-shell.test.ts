@@ -5,17 +5,14 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { loadConfig, ServiceRunner } from 'enoki';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROOT } from './faults/harness.js';
-import { CliService } from './fixtures/cli-service.js';
-import { createVhost, type TestVhost } from './support/vhost.js';
+import { hostCliService } from './support/cli-service-host.js';
 
-let vhost: TestVhost;
-let runner: ServiceRunner;
+const service = hostCliService('cli-shell');
 
 async function shell(script: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const child = spawn(process.execPath, ['bin/enoki.js', 'shell', '--broker', vhost.uri], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bin/enoki.js', 'shell', '--broker', service.uri()], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -28,18 +25,6 @@ async function shell(script: string): Promise<{ code: number | null; stdout: str
   clearTimeout(timer);
   return { code, stdout, stderr, ms: Date.now() - started };
 }
-
-beforeAll(async () => {
-  vhost = createVhost('cli-shell');
-  runner = new ServiceRunner(loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' } }));
-  runner.add(CliService);
-  await runner.start();
-});
-
-afterAll(async () => {
-  await runner?.stop();
-  vhost?.remove();
-});
 
 describe('enoki shell, scripted', () => {
   it('runs each line in order with top-level await, prints results, exits 0 and closes its connection', async () => {
@@ -58,7 +43,7 @@ describe('enoki shell, scripted', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const lines = stdout.trim().split('\n');
-    expect(lines).toEqual(['undefined', "'HELLO, SHELL!'", 'undefined', "'11,12,13'", 'undefined', '26', `'${vhost.uri.replace('guest:guest@', 'guest:***@')}'`]);
+    expect(lines).toEqual(['undefined', "'HELLO, SHELL!'", 'undefined', "'11,12,13'", 'undefined', '26', `'${service.uri().replace('guest:guest@', 'guest:***@')}'`]);
   });
 
   it('prints a remote error, goes on with the next line, and exits 1', async () => {

@@ -2,31 +2,14 @@
 // warned about, a typo inside enoki's sections is an error with a suggestion, nested
 // `${A:${B:x}}` defaults resolve, and the environment overrides any key enoki reads.
 
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import yaml from 'js-yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { configFiles } from './support/config-files.js';
 import { DEFAULT_CONFIG, loadConfig, showConfig } from '../src/config.js';
 import { overrideVariables } from '../src/config-env.js';
 import { EnokiError } from '../src/errors.js';
 
-let dir: string;
-let seq = 0;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'enoki-config-schema-'));
-});
-
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function file(text: string): Promise<string> {
-  const path = join(dir, `config-${++seq}.yaml`);
-  await writeFile(path, text);
-  return path;
-}
+const file = configFiles('enoki-config-schema');
 
 function invalid(fn: () => unknown): EnokiError {
   try {

@@ -1,28 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { configFiles } from './support/config-files.js';
 import { DEFAULT_CONFIG, loadConfig, maskUri, showConfig } from '../src/config.js';
 import { EnokiError, type ErrorCode } from '../src/errors.js';
 
-let dir: string;
-let seq = 0;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'enoki-config-'));
-});
-
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function file(text: string): Promise<string> {
-  const path = join(dir, `config-${++seq}.yaml`);
-  await writeFile(path, text);
-  return path;
-}
+const file = configFiles('enoki-config');
 
 function thrown(fn: () => unknown, code: ErrorCode): EnokiError {
   try {
@@ -124,8 +108,8 @@ AMQP_SSL: { ca: ca.pem, cert: c.pem, key: k.pem, passphrase: pw, reject_unauthor
     expect(config.LOGGING.level).toBe('debug');
   });
 
-  it('a missing file is ENOKI_ERR_CONFIG_FILE naming the file', () => {
-    const path = join(dir, 'nope.yaml');
+  it('a missing file is ENOKI_ERR_CONFIG_FILE naming the file', async () => {
+    const path = `${await file('')}.missing.yaml`;
     const err = thrown(() => loadConfig(path), 'ENOKI_ERR_CONFIG_FILE');
     expect(err.message).toContain(path);
     expect(err.message).toContain('ENOENT');
