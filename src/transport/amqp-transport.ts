@@ -27,6 +27,7 @@ import { EnokiError } from '../errors.js';
 import type { TlsConfig } from '../config.js';
 import { errorText, scrubSecrets } from '../uri-secrets.js';
 import { connectToBroker } from './amqp-connect.js';
+import { AmqpConsumers, MAX_RESTART_DELAY_MS, RESTART_DELAY_MS } from './amqp-consumers.js';
 import { ConnectionWaiters } from './connection-waiters.js';
 import { confirmFailure } from './publish-failure.js';
 import { wrapDelivery } from './amqp-delivery.js';
@@ -59,26 +60,9 @@ export interface AmqpTransportOptions {
   startupTimeoutMs?: number;
 }
 
-interface LiveSubscription {
-  spec: ConsumeSpec;
-  onMessage: (message: InboundMessage) => void;
-  /** The channel consuming now; null while (re)starting or disconnected. */
-  channel: Channel | null;
-  consumerTag: string | null;
-  /** The connection the latest start of this subscription was made on. */
-  model: ChannelModel | null;
-  cancelled: boolean;
-  /** Failed restarts in a row on a live connection, for the back-off. */
-  failures: number;
-  restartTimer: NodeJS.Timeout | null;
-}
-
 interface PendingReturn {
   returned: boolean;
 }
-
-const RESTART_DELAY_MS = 500;
-const MAX_RESTART_DELAY_MS = 30_000;
 
 export class AmqpTransport implements Transport {
   readonly displayUri: string;
@@ -86,7 +70,7 @@ export class AmqpTransport implements Transport {
   private connection: RecoveringChannelModel | null = null;
   private model: ChannelModel | null = null;
   private publisher: ConfirmChannel | null = null;
-  private readonly subscriptions = new Set<LiveSubscription>();
+  private readonly consumers: AmqpConsumers;
   private readonly declaredExchanges = new Set<string>();
   private readonly listeners: Record<TransportEvent, Array<(detail?: Error) => void>> = { connected: [], disconnected: [] };
   private readonly waiters: ConnectionWaiters;
@@ -105,6 +89,17 @@ export class AmqpTransport implements Transport {
     this.options = options;
     this.displayUri = options.displayUri;
     this.waiters = new ConnectionWaiters(options.displayUri, () => ({ ready: this.publisher !== null, closed: this.closed }));
+    const transport = this;
+    this.consumers = new AmqpConsumers({
+      logger: options.logger,
+      get closed() {
+        return transport.closed;
+      },
+      isLive: (model) => this.liveModels.has(model),
+      openChannels: this.openChannels,
+      wrap: (channel, msg) => this.wrap(channel, msg),
+      scrub: (text) => this.scrub(text),
+    });
   }
 
   get connected(): boolean {
@@ -168,13 +163,13 @@ export class AmqpTransport implements Transport {
     });
     let publisher = await this.openPublisher(model);
     this.declaredExchanges.clear();
-    for (const sub of this.subscriptions) {
+    for (const sub of this.consumers.all) {
       if (sub.cancelled) continue;
       try {
-        await this.startSubscription(model, sub);
+        await this.consumers.start(model, sub);
       } catch (err) {
         if (!this.liveModels.has(model)) throw err;
-        this.subscriptionFailed(model, sub, err);
+        this.consumers.failed(model, sub, err);
       }
     }
     // A close can land between two steps above without failing any of them (the
@@ -190,11 +185,11 @@ export class AmqpTransport implements Transport {
   private onDisconnected(err: Error): void {
     this.model = null;
     this.publisher = null;
-    for (const sub of this.subscriptions) {
+    for (const sub of this.consumers.all) {
       sub.channel = null;
       sub.consumerTag = null;
       // A cancelled subscription was kept only so deliveries on its channel could be acked.
-      if (sub.cancelled) this.subscriptions.delete(sub);
+      if (sub.cancelled) this.consumers.all.delete(sub);
     }
     if (this.closed) return;
     this.options.logger.warn({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP connection lost; reconnecting');
@@ -243,95 +238,13 @@ export class AmqpTransport implements Transport {
     );
   }
 
-  /**
-   * Declare and consume for `sub` on `model`. Claims the subscription for that
-   * connection first: if a newer start claims it meanwhile, this one closes its channel
-   * and returns. Rejects when a step fails (on a live connection, a real refusal).
-   */
-  private async startSubscription(model: ChannelModel, sub: LiveSubscription): Promise<void> {
-    const { spec } = sub;
-    sub.model = model;
-    sub.channel = null;
-    sub.consumerTag = null;
-    const stale = (): boolean => sub.model !== model || sub.cancelled || this.closed;
-    const channel = await model.createChannel();
-    this.openChannels.add(channel);
-    channel.on('error', (err: Error) => this.options.logger.warn({ queue: spec.queue.name, err: this.scrub(err.message) }, 'AMQP consumer channel error'));
-    channel.on('close', () => {
-      this.openChannels.delete(channel);
-      // A channel can close alone (a queue deleted under us, the consumer cancelled).
-      // Unless the connection went or the subscription ended, consume again on a fresh one.
-      if (sub.channel !== channel || sub.cancelled || this.closed) return;
-      sub.channel = null;
-      sub.consumerTag = null;
-      this.scheduleRestart(model, sub);
-    });
-    const abandon = async (): Promise<void> => {
-      await channel.close().catch(() => undefined);
-    };
-    if (stale()) return abandon();
-    if (spec.prefetch > 0) await channel.prefetch(spec.prefetch);
-    await channel.assertExchange(spec.exchange, 'topic', { durable: true, autoDelete: false });
-    await channel.assertQueue(spec.queue.name, {
-      durable: spec.queue.durable,
-      autoDelete: spec.queue.autoDelete,
-      exclusive: spec.queue.exclusive,
-      arguments: spec.queue.arguments,
-    });
-    for (const key of spec.bindings) await channel.bindQueue(spec.queue.name, spec.exchange, key);
-    if (stale()) return abandon();
-    sub.channel = channel;
-    const { consumerTag } = await channel.consume(spec.queue.name, (msg) => {
-      if (msg === null) {
-        // The broker cancelled this consumer (its queue was deleted). Closing the channel
-        // makes the 'close' handler start again, which declares the queue anew.
-        this.options.logger.warn({ queue: spec.queue.name }, 'the broker cancelled a consumer (queue deleted?); consuming again');
-        channel.close().catch(() => undefined);
-        return;
-      }
-      sub.onMessage(this.wrap(channel, msg));
-    });
-    if (sub.cancelled && sub.channel === channel) {
-      // cancel() ran while the consume was on its way: it could not cancel it then.
-      await channel.cancel(consumerTag).catch(() => undefined);
-      return;
-    }
-    if (sub.channel !== channel) return;
-    sub.consumerTag = consumerTag;
-    sub.failures = 0;
-  }
-
-  private subscriptionFailed(model: ChannelModel, sub: LiveSubscription, err: unknown): void {
-    sub.failures++;
-    this.options.logger.error(
-      { queue: sub.spec.queue.name, err: this.scrub(errorText(err)), attempt: sub.failures },
-      'cannot consume; retrying with back-off',
-    );
-    this.scheduleRestart(model, sub);
-  }
-
-  private scheduleRestart(model: ChannelModel, sub: LiveSubscription): void {
-    if (sub.restartTimer || sub.cancelled || this.closed) return;
-    const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** Math.min(sub.failures, 10));
-    sub.restartTimer = setTimeout(() => {
-      sub.restartTimer = null;
-      // Only on the connection this was scheduled for: a new one starts it itself.
-      if (this.closed || sub.cancelled || sub.model !== model || !this.liveModels.has(model) || sub.channel !== null) return;
-      this.startSubscription(model, sub).catch((err: unknown) => {
-        if (this.liveModels.has(model) && sub.model === model) this.subscriptionFailed(model, sub, err);
-      });
-    }, delay);
-    sub.restartTimer.unref();
-  }
-
   private wrap(channel: Channel, msg: ConsumeMessage): InboundMessage {
     return wrapDelivery(channel, msg, () => !this.closed && this.openChannels.has(channel));
   }
 
   async consume(spec: ConsumeSpec, onMessage: (message: InboundMessage) => void): Promise<Subscription> {
     this.assertOpen();
-    const sub: LiveSubscription = { spec, onMessage, channel: null, consumerTag: null, model: null, cancelled: false, failures: 0, restartTimer: null };
-    this.subscriptions.add(sub);
+    const sub = this.consumers.add(spec, onMessage);
     for (;;) {
       const model = this.model;
       if (!model) {
@@ -340,14 +253,14 @@ export class AmqpTransport implements Transport {
         try {
           await this.waiters.wait(Infinity);
         } catch (err) {
-          this.subscriptions.delete(sub);
+          this.consumers.all.delete(sub);
           throw err;
         }
         if (sub.model !== null && sub.model === this.model) break;
         continue;
       }
       try {
-        await this.startSubscription(model, sub);
+        await this.consumers.start(model, sub);
         break;
       } catch (err) {
         if (!this.closed && !this.liveModels.has(model)) {
@@ -355,26 +268,12 @@ export class AmqpTransport implements Transport {
           if (this.model === model) await new Promise((resolve) => setTimeout(resolve, 50));
           continue;
         }
-        this.subscriptions.delete(sub);
+        this.consumers.all.delete(sub);
         sub.cancelled = true;
         throw err;
       }
     }
-    return {
-      cancel: async () => {
-        if (sub.cancelled) return;
-        sub.cancelled = true;
-        if (sub.restartTimer) clearTimeout(sub.restartTimer);
-        const { channel, consumerTag } = sub;
-        if (channel && consumerTag) {
-          // Keep the channel open so deliveries already handed out can still be acked
-          // (graceful stop replies to them first); it closes with the connection.
-          await channel.cancel(consumerTag).catch(() => undefined);
-        }
-        // Forget the subscription only once nothing can be acked on it any more.
-        if (!channel) this.subscriptions.delete(sub);
-      },
-    };
+    return this.consumers.handle(sub);
   }
 
   async assertExchange(name: string): Promise<void> {
@@ -464,8 +363,8 @@ export class AmqpTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     this.waiters.wake();
-    for (const sub of this.subscriptions) if (sub.restartTimer) clearTimeout(sub.restartTimer);
-    this.subscriptions.clear();
+    for (const sub of this.consumers.all) if (sub.restartTimer) clearTimeout(sub.restartTimer);
+    this.consumers.all.clear();
     this.publisher = null;
     this.model = null;
     const connection = this.connection;
