@@ -230,11 +230,11 @@ export const CONFIG_SCHEMA = z.looseObject({
   /** Send the JS stack in error replies. */
   INCLUDE_REMOTE_STACK: setting(flag, () => false),
   LOGGING: setting(logging, () => ({ level: 'info' as LogLevel, destination: 'stderr' as 'stderr' | 'stdout' | (string & {}), pretty: 'auto' as 'auto' | boolean })),
-  POOL: setting(pool, () => delegatePoolDefaults()),
+  POOL: setting(pool, () => poolDefaults()),
   AMQP_SSL: setting(amqpSsl, (): { ca?: string; cert?: string; key?: string; passphrase?: string; rejectUnauthorized: boolean } | null => null),
 });
 
-function delegatePoolDefaults(): z.output<typeof pool> {
+function poolDefaults(): z.output<typeof pool> {
   return pool.parse({});
 }
 

@@ -77,7 +77,10 @@ export interface Transport {
   readonly displayUri: string;
   /** True while a connection to the broker is up. */
   readonly connected: boolean;
-  /** Connect; rejects with ENOKI_ERR_CONNECT when the broker cannot be reached at start. */
+  /**
+   * Connect, waiting for a broker that cannot be reached yet (STARTUP_TIMEOUT); rejects with
+   * the coded error of the cause (see connect-failure.ts) when waiting cannot help or time is up.
+   */
   open(): Promise<void>;
   /**
    * Declare the queue, exchange and bindings, then consume. After a reconnect the
