@@ -44,8 +44,7 @@ export async function shellCommand(config: EnokiConfig): Promise<number> {
   const client = await ClusterRpcProxy.connect(config, { logger, name: 'enoki_shell' });
   const closers: Array<() => Promise<void> | void> = [];
   const session: ShellSession = { client, config, logger, onClose: (close) => closers.push(close) };
-  const n: Record<string, unknown> = { rpc: client, config: maskedConfig(config) };
-  for (const [name, helper] of SHELL_HELPERS) n[name] = helper(session);
+  const n = shellNamespace(session);
 
   const scripted = !process.stdin.isTTY;
   const feed = scripted ? new PassThrough() : process.stdin;
@@ -60,6 +59,13 @@ export async function shellCommand(config: EnokiConfig): Promise<number> {
   for (const close of closers.reverse()) await close();
   await client.close();
   return failed ? 1 : 0;
+}
+
+/** The shell's `n`: `rpc`, `config`, and one member per {@link SHELL_HELPERS} entry. */
+export function shellNamespace(session: ShellSession): Record<string, unknown> {
+  const n: Record<string, unknown> = { rpc: session.client, config: maskedConfig(session.config) };
+  for (const [name, helper] of SHELL_HELPERS) n[name] = helper(session);
+  return n;
 }
 
 /**

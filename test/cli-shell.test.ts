@@ -5,7 +5,10 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { loadConfig } from 'enoki';
 import { describe, expect, it } from 'vitest';
+import { SHELL_HELPERS, shellNamespace, type ShellSession } from '../src/cli-shell.js';
+import { silentLogger } from '../src/logger.js';
 import { ROOT } from './faults/harness.js';
 import { hostCliService } from './support/cli-service-host.js';
 
@@ -65,5 +68,32 @@ describe('enoki shell, scripted', () => {
     const { stdout } = await shell('n.config\nJSON.stringify(n.config)\n');
     expect(stdout).toContain('guest:***@');
     expect(stdout).not.toContain('guest:guest@');
+  });
+});
+
+describe('the n of enoki shell', () => {
+  it('has rpc, the masked config, and a member for each SHELL_HELPERS entry (where events adds dispatch)', async () => {
+    const closers: Array<() => void> = [];
+    const session: ShellSession = {
+      client: {} as ShellSession['client'],
+      config: loadConfig({ AMQP_URI: 'amqp://u:pw-secret@h:5672/v' }),
+      logger: silentLogger(),
+      onClose: (close) => void closers.push(close as () => void),
+    };
+    const dispatched: unknown[][] = [];
+    SHELL_HELPERS.set('dispatch', (s) => {
+      s.onClose(() => undefined);
+      return (...args: unknown[]) => dispatched.push(args);
+    });
+    try {
+      const n = shellNamespace(session);
+      expect(n['rpc']).toBe(session.client);
+      expect((n['config'] as Record<string, unknown>)['AMQP_URI']).toBe('amqp://u:***@h:5672/v');
+      (n['dispatch'] as (...a: unknown[]) => void)('src', 'type', { x: 1 });
+      expect(dispatched).toEqual([['src', 'type', { x: 1 }]]);
+      expect(closers).toHaveLength(1);
+    } finally {
+      SHELL_HELPERS.delete('dispatch');
+    }
   });
 });
