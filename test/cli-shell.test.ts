@@ -3,9 +3,12 @@
 // printed and the exit code 1 when a line threw, and the connection closed on exit (else
 // the process would not exit at all: the open socket holds the event loop).
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
-import { loadConfig } from 'enoki';
+import { loadConfig, maskUri } from 'enoki';
 import { describe, expect, it } from 'vitest';
 import { SHELL_HELPERS, shellNamespace, type ShellSession } from '../src/cli-shell.js';
 import { silentLogger } from '../src/logger.js';
@@ -46,7 +49,7 @@ describe('enoki shell, scripted', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const lines = stdout.trim().split('\n');
-    expect(lines).toEqual(['undefined', "'HELLO, SHELL!'", 'undefined', "'11,12,13'", 'undefined', '26', `'${service.uri().replace('guest:guest@', 'guest:***@')}'`]);
+    expect(lines).toEqual(['undefined', "'HELLO, SHELL!'", 'undefined', "'11,12,13'", 'undefined', '26', `'${maskUri(service.uri())}'`]);
   });
 
   it('prints a remote error, goes on with the next line, and exits 1', async () => {
@@ -66,8 +69,8 @@ describe('enoki shell, scripted', () => {
 
   it('never shows the broker password, even asked for the config', async () => {
     const { stdout } = await shell('n.config\nJSON.stringify(n.config)\n');
-    expect(stdout).toContain('guest:***@');
-    expect(stdout).not.toContain('guest:guest@');
+    expect(stdout).toContain(maskUri(service.uri()));
+    expect(stdout).not.toContain(`:${new URL(service.uri()).password}@`);
   });
 });
 
@@ -94,6 +97,53 @@ describe('the n of enoki shell', () => {
       expect(closers).toHaveLength(1);
     } finally {
       SHELL_HELPERS.delete('dispatch');
+    }
+  });
+});
+
+// util-linux `script` gives the shell a pseudo-terminal: the interactive path (prompt,
+// colours, history), driven by keystrokes.
+const hasScript = (() => {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.runIf(hasScript)('enoki shell, on a terminal', () => {
+  it('shows the broker (masked) and a prompt, answers with top-level await, keeps history, exits on .exit', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'enoki-shell-home-'));
+    try {
+      const child = spawn('script', ['-qec', `${process.execPath} bin/enoki.js shell --broker ${service.uri()}`, '/dev/null'], {
+        cwd: ROOT,
+        env: { ...process.env, HOME: home },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = once(child, 'exit');
+      const until = async (text: string): Promise<void> => {
+        const deadline = Date.now() + 30_000;
+        while (!out.includes(text)) {
+          if (Date.now() > deadline) throw new Error(`no ${JSON.stringify(text)} in:\n${out}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      };
+      await until('enoki> ');
+      child.stdin.write("await n.rpc.cli_service.hello('tty')\r");
+      await until('Hello, tty!');
+      child.stdin.write('.exit\r');
+      const [code] = (await exited) as [number | null];
+      expect(code).toBe(0);
+      expect(out).toContain(`enoki shell on ${maskUri(service.uri())}`);
+      expect(out).not.toContain(`:${new URL(service.uri()).password}@`);
+      const history = join(home, '.enoki_shell_history');
+      expect(existsSync(history)).toBe(true);
+      expect(readFileSync(history, 'utf8')).toContain("await n.rpc.cli_service.hello('tty')");
+    } finally {
+      rmSync(home, { recursive: true, force: true });
     }
   });
 });
