@@ -249,6 +249,7 @@ export class ServiceContainer<S = unknown> {
 
   private async shutdown(): Promise<void> {
     this.stateValue = 'stopping';
+    await this.abandonOpening();
     // Every entrypoint stops taking calls at once. Some also wait for the calls they
     // already took (the HTTP server, for its open responses), so they are awaited only
     // after the workers: the pool's grace period below must run meanwhile, or a task past
@@ -302,12 +303,18 @@ export class ServiceContainer<S = unknown> {
     this.watchdog = null;
   }
 
-  private async closeTransport(): Promise<void> {
-    // A stop while open() waits for the broker (STARTUP_TIMEOUT) ends that wait rather
-    // than sitting it out.
+  /**
+   * A stop or kill while open() waits for the broker (STARTUP_TIMEOUT) ends that wait
+   * rather than sitting it out: nothing has been consumed yet, so nothing is lost.
+   */
+  private async abandonOpening(): Promise<void> {
     const opening = this.opening;
     this.opening = null;
     if (opening) await opening.close();
+  }
+
+  private async closeTransport(): Promise<void> {
+    await this.abandonOpening();
     const transport = await this.peekTransport();
     this.transportPromise = null;
     // A transport handed in by the caller belongs to the caller.

@@ -5,7 +5,8 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { ClusterRpcProxy, loadConfig } from 'enoki';
+import { ClusterRpcProxy, loadConfig, ServiceRunner, SharedRpcClient } from 'enoki';
+import { FaultService } from './faults/fixtures/fault-service.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LogTap, ROOT, sleep, startEnoki, stopProcess, waitUntil } from './faults/harness.js';
 import { LateRelay } from './support/late-relay.js';
@@ -79,6 +80,37 @@ describe('startup waits for the broker', () => {
     );
     expect((err as { code: string }).code).toBe('ENOKI_ERR_BROKER_REFUSED');
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('ServiceRunner.stop() while start() waits for the broker ends the wait, not after STARTUP_TIMEOUT', async () => {
+    const relay = await LateRelay.reserve();
+    const tap = new LogTap('debug');
+    const runner = new ServiceRunner(loadConfig({ AMQP_URI: relay.uri(vhost.name), STARTUP_TIMEOUT: 0 }), { logger: tap.logger });
+    runner.add(FaultService);
+    const starting = runner.start().then(
+      () => 'started',
+      (err: { code?: string }) => err.code ?? 'failed',
+    );
+    await waitUntil('a retry to be logged', () => tap.count('AMQP connection attempt failed') > 0, 30_000);
+    const stopAt = Date.now();
+    await runner.stop();
+    expect(await starting).not.toBe('started');
+    expect(Date.now() - stopAt).toBeLessThan(10_000);
+    expect(tap.count('service failed to start')).toBe(0);
+  });
+
+  it('a shared web client closed while it waits for the broker stops waiting', async () => {
+    const relay = await LateRelay.reserve();
+    const shared = new SharedRpcClient({ config: loadConfig({ AMQP_URI: relay.uri(vhost.name), STARTUP_TIMEOUT: 0, LOGGING: { level: 'silent' } }) });
+    const connecting = shared.connect().then(
+      () => 'connected',
+      (err: { code?: string }) => err.code,
+    );
+    await sleep(1_000);
+    const closeAt = Date.now();
+    await shared.close();
+    expect(Date.now() - closeAt).toBeLessThan(5_000);
+    expect(await connecting).toBe('ENOKI_ERR_CLIENT_CLOSED');
   });
 
   it('SIGTERM while enoki run waits for the broker ends it at once, exit code 0', async () => {

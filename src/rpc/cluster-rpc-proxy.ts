@@ -31,6 +31,8 @@ export interface ClientOptions {
    * config by default; 0 = forever). A wrong password or a missing vhost fails at once.
    */
   startupTimeout?: number;
+  /** Aborting it ends connect()'s wait for the broker (a server shutting down meanwhile). */
+  signal?: AbortSignal;
   /** Use this transport instead of one made from AMQP_URI; the caller owns it. */
   transport?: Transport;
 }
@@ -63,13 +65,14 @@ export class ClusterRpcProxy {
     const logger = options.logger ?? createLogger(resolved.LOGGING, 'enoki-client');
     const transportConfig = options.startupTimeout === undefined ? resolved : { ...resolved, STARTUP_TIMEOUT: options.startupTimeout };
     const transport = options.transport ?? createTransport(transportConfig, `enoki client ${name}`, logger);
-    if (!options.transport) await transport.open();
+    if (!options.transport) await openUnlessAborted(transport, options.signal);
     const listener = new ReplyListener(transport, resolved.rpc_exchange, name, logger);
     try {
       await listener.start();
     } catch (err) {
       if (!options.transport) await transport.close();
-      throw err;
+      // Aborted just as the connection came up: the reply queue found it closed.
+      throw options.signal?.aborted ? connectAborted() : err;
     }
     const timeoutMs = options.timeoutMs !== undefined ? options.timeoutMs : resolved.RPC_TIMEOUT === null ? null : resolved.RPC_TIMEOUT * 1000;
     const client = new ClusterRpcProxy(
@@ -151,4 +154,22 @@ export class ClusterRpcProxy {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** Open `transport`; an abort of `signal` meanwhile closes it, and connect() fails saying so. */
+async function openUnlessAborted(transport: Transport, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) throw connectAborted();
+  const onAbort = (): void => void transport.close();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await transport.open();
+  } catch (err) {
+    throw signal?.aborted ? connectAborted() : err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function connectAborted(): EnokiError {
+  return new EnokiError('ENOKI_ERR_CLIENT_CLOSED', ['(connect aborted while waiting for the broker)']);
 }

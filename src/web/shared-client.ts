@@ -45,6 +45,8 @@ export class SharedRpcClient<Req extends RequestWithHeaders = RequestWithHeaders
   private connected: ClusterClient | null = null;
   private closedFlag = false;
   private closing: Promise<void> | null = null;
+  // close() during a connect that waits for the broker (STARTUP_TIMEOUT) ends the wait.
+  private readonly aborter = new AbortController();
 
   constructor(options: WebRpcOptions<Req> = {}) {
     this.options = options;
@@ -68,7 +70,7 @@ export class SharedRpcClient<Req extends RequestWithHeaders = RequestWithHeaders
     if (this.closedFlag) return Promise.reject(new EnokiError('ENOKI_ERR_CLIENT_CLOSED', ['(shared web client)']));
     if (this.connected) return Promise.resolve(this.connected);
     if (!this.connecting) {
-      const attempt = ClusterRpcProxy.connect(this.options.config, this.options.client).then(
+      const attempt = ClusterRpcProxy.connect(this.options.config, { ...this.options.client, signal: this.aborter.signal }).then(
         async (client) => {
           if (this.closedFlag) {
             // close() ran while we were connecting: this client has no owner left.
@@ -121,6 +123,7 @@ export class SharedRpcClient<Req extends RequestWithHeaders = RequestWithHeaders
   close(): Promise<void> {
     if (!this.closing) {
       this.closedFlag = true;
+      this.aborter.abort();
       const client = this.connected;
       const pending = this.connecting;
       this.connected = null;
