@@ -149,7 +149,11 @@ const pool = z
   )
   .transform(camelKeys);
 
-/** The keys of each enoki section, in file spelling: unknown keys there are errors. */
+/**
+ * The keys of each enoki section, in file spelling: unknown keys there are errors, with a
+ * "did you mean". A new section (events, timers) is a strictObject in CONFIG_SCHEMA plus its
+ * keys here; config-env.ts then gives each key its SECTION_KEY variable.
+ */
 export const SECTION_KEYS = {
   LOGGING: Object.keys(loggingSection.in.shape),
   POOL: Object.keys(pool.in.shape),
