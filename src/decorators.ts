@@ -12,6 +12,7 @@
 import { EnokiError } from './errors.js';
 import { processRegistry } from './process-registry.js';
 
+/** Options of {@link cpuBound}: `@cpuBound({ timeout: 60_000 })`. */
 export interface CpuBoundOptions {
   /** Abort the call after this many milliseconds (the thread running it is replaced). */
   timeout?: number;
@@ -89,10 +90,14 @@ export interface MethodDecorator {
   (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
 }
 
+/** Options of {@link rpc}: `@rpc({ name: 'alias', expected: [InvalidInput] })`. */
 export interface RpcOptions {
   /** Wire name, when it should differ from the method name. */
   name?: string;
-  /** Errors this method raises on bad input (nameko's `expected_exceptions`). */
+  /**
+   * Errors this method raises on bad input (nameko's `expected_exceptions`): they are
+   * logged at warn level without a stack.
+   */
   expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
 }
 
@@ -120,7 +125,7 @@ export function rpc(...args: unknown[]): unknown {
 
 /**
  * Runs the method in the worker-thread pool instead of on the main event loop, so a
- * long computation cannot starve the AMQP heartbeat. Combine with @rpc or @http in any
+ * long computation cannot starve the AMQP heartbeat. Combine with `@rpc` or `@http` in any
  * order: `@rpc @cpuBound` or `@cpuBound({ timeout: 60_000 }) @rpc`.
  */
 export function cpuBound(options?: CpuBoundOptions): MethodDecorator;
@@ -149,7 +154,7 @@ export interface HttpOptions {
 /**
  * Marks a method as an HTTP entrypoint on the process's web server
  * (WEB_SERVER_ADDRESS): `@http('GET', '/hello/:name')`. Several methods may be given
- * as 'GET,POST'. `{ expected: [InvalidInput] }` declares caller errors (400), as for @rpc.
+ * as 'GET,POST'. `{ expected: [InvalidInput] }` declares caller errors (400), as for `@rpc`.
  */
 export function http(method: string, path: string, options: HttpOptions = {}): MethodDecorator {
   if (typeof method !== 'string' || typeof path !== 'string') {

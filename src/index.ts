@@ -13,13 +13,26 @@ export {
   type DecoratorSpec,
 } from './decorators.js';
 export { DependencyProvider, dependency, isDependencyProvider, type Injected } from './dependency-provider.js';
-export { WorkerContext, type EntrypointKind } from './worker-context.js';
-export { ServiceContainer, type ContainerOptions, type WorkerOutcome } from './service-container.js';
-export { ServiceRunner } from './service-runner.js';
+export { WorkerContext, type EntrypointKind, type WorkerContextInit } from './worker-context.js';
+export { ServiceContainer, type ContainerOptions, type ContainerState, type WorkerOutcome } from './service-container.js';
+export type { ServiceClass } from './service-definition.js';
+export { ServiceRunner, type RunnerServiceOptions } from './service-runner.js';
 export { RpcProxy, type RpcProxyOptions } from './rpc/rpc-proxy.js';
-export { ClusterRpcProxy, type ClientOptions, type ClusterClient } from './rpc/cluster-rpc-proxy.js';
-export type { ServiceProxy, RemoteMethod, AsyncReply } from './rpc/service-proxy.js';
-export { loadConfig, maskUri, showConfig, type EnokiConfig } from './config.js';
+export { ClusterRpcProxy, type ClientOptions, type ClusterClient, type ClusterServices } from './rpc/cluster-rpc-proxy.js';
+export type { ServiceProxy, AnyServiceProxy, AnyFunction, RemoteMethod, AsyncReply } from './rpc/service-proxy.js';
+export type { CallOptions } from './rpc/reply-listener.js';
+export type { ContextData } from './rpc/wire.js';
+export {
+  loadConfig,
+  maskUri,
+  showConfig,
+  type EnokiConfig,
+  type LoadOptions,
+  type LoggingConfig,
+  type LogLevel,
+  type PoolConfig,
+  type TlsConfig,
+} from './config.js';
 export type { ConfigInput } from './config-input.js';
 export { createLogger, type Logger } from './logger.js';
 export { LoggingDependency, LoggingProvider } from './logging-dependency.js';
@@ -36,6 +49,7 @@ export {
   ERROR_CATALOGUE,
   isEnokiError,
   type ErrorCode,
+  type EnokiErrorOptions,
 } from './errors.js';
 export { response, json, HttpError, type HttpResponse, type HttpResponseHeaders } from './http/response.js';
 export type { HttpRequest, HttpHeaders, HttpQuery } from './http/request.js';

@@ -55,9 +55,15 @@ export interface OffloadRequest {
 /** Set on globalThis in worker-pool threads (workers/protocol.ts POOL_THREAD_MARK). */
 const POOL_THREAD_MARK = Symbol.for('enoki.poolThread');
 
+/** Options of a {@link ServiceContainer} (and, through ServiceRunner.add, of each service of a runner). */
 export interface ContainerOptions {
-  /** A transport to use instead of one made from AMQP_URI (tests, shared connections). */
+  /**
+   * A transport to use instead of one made from AMQP_URI (tests, shared connections).
+   *
+   * @internal
+   */
   transport?: Transport;
+  /** Logger for the container (it adds the service name); default: one made from the config's LOGGING. */
   logger?: Logger;
   /**
    * The module that exports the service class, for `@cpuBound` methods: pool threads
@@ -68,13 +74,24 @@ export interface ContainerOptions {
   module?: string;
   /** The export name of the class in `module` (default: found by identity). */
   exportName?: string;
-  /** Provide an executor for `@cpuBound` methods (tests); default: the piscina pool. */
+  /**
+   * Provide an executor for `@cpuBound` methods (tests); default: the piscina pool.
+   *
+   * @internal
+   */
   offload?: OffloadExecutor;
 }
 
+/**
+ * How one call ended, as {@link ServiceContainer.onWorkerDone} listeners and enoki/testing's
+ * entrypointWaiter see it, once its teardown hooks have run.
+ */
 export interface WorkerOutcome {
+  /** The call's worker context. */
   ctx: WorkerContext;
+  /** What the method returned (undefined when it threw). */
   result: unknown;
+  /** What the method threw (or the error that kept it from running, such as a failed getDependency); undefined on success. */
   error: Error | undefined;
 }
 
@@ -86,6 +103,11 @@ export interface SpawnOptions {
   handleResult?: (ctx: WorkerContext, result: unknown, error: Error | undefined) => Promise<void> | void;
 }
 
+/**
+ * Where a {@link ServiceContainer} is in its life: `'created'`, `'starting'`, `'running'`,
+ * `'stopping'`, `'stopped'` (after a graceful stop; it can be started again), or
+ * `'killed'` (after a forced stop).
+ */
 export type ContainerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'killed';
 
 type EntrypointFactory = (container: ServiceContainer) => Entrypoint | undefined;
@@ -100,13 +122,28 @@ export function registerEntrypointFactory(factory: EntrypointFactory): void {
 }
 
 /**
+ * One service class, run: the container owns the service's dependency providers, its
+ * entrypoints (the RPC consumer, the `@http` routes), its broker connection, and the path
+ * every call takes (a fresh service instance, injected dependencies, the worker hooks, one
+ * of `max_workers` slots). Every error a method throws is logged with its stack, with or
+ * without a logging dependency. A ServiceRunner makes one per service; make one directly
+ * to run a single service, or in tests (enoki/testing's serviceFixtures).
+ *
  * `S` is the service class's instance type. Nothing at run time uses it; it lets test
  * helpers (enoki/testing's entrypointHook) check method names and argument types.
  */
 export class ServiceContainer<S = unknown> {
+  /**
+   * What was read from the service class: its name, entrypoints and dependency fields.
+   *
+   * @internal
+   */
   readonly definition: ServiceDefinition;
+  /** The resolved config the service runs with. */
   readonly config: EnokiConfig;
+  /** The container's logger: the given (or configured) one, with the service name bound. */
   readonly logger: Logger;
+  /** The options the container was made with. */
   readonly options: ContainerOptions;
   /** Providers declared on the service, by field name. */
   readonly providers: ReadonlyMap<string, DependencyProvider>;
@@ -145,10 +182,12 @@ export class ServiceContainer<S = unknown> {
     this.providers = providers;
   }
 
+  /** The service's name (its `static name`), which prefixes its RPC routing keys. */
   get serviceName(): string {
     return this.definition.name;
   }
 
+  /** Where the container is in its life. */
   get state(): ContainerState {
     return this.stateValue;
   }
@@ -158,7 +197,11 @@ export class ServiceContainer<S = unknown> {
     return this.active;
   }
 
-  /** The container's broker connection, opened on first use. */
+  /**
+   * The container's broker connection, opened on first use.
+   *
+   * @internal
+   */
   getTransport(): Promise<Transport> {
     if (!this.transportPromise) {
       const transport = this.options.transport ?? createTransport(this.config, `enoki ${this.serviceName}`, this.logger);
@@ -179,6 +222,14 @@ export class ServiceContainer<S = unknown> {
     return this.shared.get(key) as T;
   }
 
+  /**
+   * Start the service: every provider's `setup()` then `start()`, the worker pool when a
+   * method is `@cpuBound`, then the entrypoints, so calls arrive only once dependencies
+   * are ready. If a step fails, the error is logged, the container is killed and the
+   * error is rethrown. Needs a new or stopped container (else `ENOKI_ERR_CONTAINER_STATE`),
+   * and is refused inside a worker-pool thread: a module that defines a `@cpuBound`
+   * service must not start services when it is imported.
+   */
   async start(): Promise<void> {
     if (this.stateValue !== 'created' && this.stateValue !== 'stopped') {
       throw new EnokiError('ENOKI_ERR_CONTAINER_STATE', [this.serviceName, this.stateValue, 'start() needs a new or stopped container']);
@@ -366,6 +417,8 @@ export class ServiceContainer<S = unknown> {
   /**
    * Run one call through the worker path. Resolves with the outcome; never rejects
    * because the method threw (that is `outcome.error`).
+   *
+   * @internal
    */
   spawnWorker(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
     // Counted from before a slot is free: a graceful stop must also wait for a call that

@@ -7,6 +7,11 @@ import { isDependencyProvider } from './dependency-provider.js';
 import { EnokiError } from './errors.js';
 import { readSignature, type Signature } from './signature.js';
 
+/**
+ * A service class: made with no arguments (a fresh instance serves every call), and
+ * named by `static name = '...'` (as nameko's `name`) or `static serviceName`. `T` is
+ * its instance type.
+ */
 // biome-ignore lint: a service class can take any constructor shape
 export type ServiceClass<T = any> = (new () => T) & { readonly name: string };
 

@@ -33,7 +33,11 @@ export interface RpcReply {
   error: WireError | null;
 }
 
-/** Context data travels as headers; only plain JSON-able values are kept. */
+/**
+ * The context data of a call: its `nameko.*` headers without the prefix (`language`,
+ * `user_id`, `auth_token`, any custom key). A call passes it on to the calls it makes.
+ * It travels as AMQP headers, so use plain JSON-able values; null and undefined are not sent.
+ */
 export type ContextData = Record<string, unknown>;
 
 /**
