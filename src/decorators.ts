@@ -9,6 +9,7 @@
 // shapes are accepted, so a project's tsconfig choice does not break its services, and
 // decorate() applies the same decorators from plain JavaScript, which has no syntax for them.
 
+import { batchOptions, type BatchedOptions } from './batching.js';
 import { EnokiError } from './errors.js';
 import { processRegistry } from './process-registry.js';
 
@@ -30,6 +31,8 @@ export interface MethodMarks {
   rpc?: { name: string };
   http: HttpRoute[];
   cpuBound?: CpuBoundOptions;
+  /** Set by `@batched`: concurrent calls run as one execution on an array of inputs. */
+  batched?: Required<BatchedOptions>;
   /** Error classes that are the caller's fault: logged at warn level without a stack. */
   expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
 }
@@ -140,6 +143,31 @@ export function cpuBound(...args: unknown[]): unknown {
     return ((...inner: unknown[]) => applyMark('cpuBound', inner, (m) => (m.cpuBound = options))) as MethodDecorator;
   }
   applyMark('cpuBound', args, (m) => (m.cpuBound = {}));
+  return undefined;
+}
+
+/**
+ * Dynamic micro-batching: callers send one input per call; concurrent calls are gathered
+ * (up to `maxBatch`, or `maxDelayMs` after the first) and the method runs once with the
+ * array of inputs, returning one result per input, in order. An element that is an `Error`
+ * fails only its call. Combine with `@rpc`, `@http` or an event handler, and with
+ * `@cpuBound` (the whole batch is one pool task):
+ *
+ *     @rpc @batched({ maxBatch: 64, maxDelayMs: 5 }) @cpuBound
+ *     classify(images: Image[]): Result[] { ... }      // callers: classify(image)
+ *
+ * Each call keeps its own `max_workers` slot, hooks and reply, so a batch holds at most
+ * `max_workers` calls.
+ */
+export function batched(options?: BatchedOptions): MethodDecorator;
+export function batched<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
+export function batched(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
+export function batched(...args: unknown[]): unknown {
+  if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
+    const options = batchOptions((args[0] ?? {}) as BatchedOptions);
+    return ((...inner: unknown[]) => applyMark('batched', inner, (m) => (m.batched = options))) as MethodDecorator;
+  }
+  applyMark('batched', args, (m) => (m.batched = batchOptions({})));
   return undefined;
 }
 

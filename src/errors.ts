@@ -50,6 +50,7 @@ export const ERROR_CATALOGUE = {
       'two copies of enoki are loaded in one process, %s and %s: their services, errors and worker pools would not see each other. Install one (npm ls enoki; npm dedupe), and start services with that copy\'s `enoki` (npx enoki from the project)',
     retryable: false,
   },
+  ENOKI_ERR_BATCH_RESULT: { message: '@batched %s: a batch of %s inputs must return an array of one result per input, in order; it returned %s', retryable: false },
   ENOKI_ERR_NO_ENTRYPOINTS: {
     message:
       'service class %s (%s) has no entrypoints, so it would start and answer nothing. Mark a method with @rpc or @http(...) (in plain JavaScript: decorate(%s, { method: rpc })). If it has decorators, the module was compiled without them or by another copy of enoki',

@@ -6,6 +6,7 @@ export {
   cpuBound,
   http,
   decorate,
+  batched,
   type RpcOptions,
   type CpuBoundOptions,
   type HttpOptions,
@@ -34,6 +35,7 @@ export {
   type TlsConfig,
 } from './config.js';
 export type { ConfigInput } from './config-input.js';
+export type { BatchedOptions } from './batching.js';
 export { createLogger, type Logger } from './logger.js';
 export { LoggingDependency, LoggingProvider } from './logging-dependency.js';
 export { yieldEvery, yieldingEach } from './yield.js';

@@ -19,6 +19,7 @@ import { createLogger } from './logger.js';
 import { acquireWatchdog, type WatchdogLease } from './loop-watchdog-lease.js';
 import type { ContextData } from './rpc/wire.js';
 import { defineService, type MethodDefinition, type ServiceClass, type ServiceDefinition } from './service-definition.js';
+import { Batcher } from './batching.js';
 import { createPoolExecutor } from './offload/pool-executor.js';
 import { RpcConsumer } from './rpc/rpc-consumer.js';
 import { Semaphore } from './semaphore.js';
@@ -162,6 +163,7 @@ export class ServiceContainer<S = unknown> {
   /** A provider logs method errors with their stacks (see DependencyProvider.logsWorkerErrors). */
   private errorsLoggedByProvider = false;
   private readonly workerDoneListeners = new Set<(outcome: WorkerOutcome) => void>();
+  private readonly batchers = new Map<string, Batcher<{ ctx: WorkerContext; dependencies: Record<string, unknown> }>>();
 
   constructor(cls: ServiceClass<S>, config?: ConfigInput, options: ContainerOptions = {}) {
     this.definition = defineService(cls);
@@ -250,6 +252,13 @@ export class ServiceContainer<S = unknown> {
       for (const provider of this.providers.values()) await provider.setup();
       for (const provider of this.providers.values()) await provider.start();
       if ([...this.definition.methods.values()].some((m) => m.cpuBound)) await this.getOffload();
+      for (const m of this.definition.methods.values()) {
+        if (m.batched && m.batched.maxBatch > this.config.max_workers) {
+          this.logger.warn(
+            `${this.serviceName}.${m.methodName}: @batched maxBatch ${m.batched.maxBatch} is more than max_workers ${this.config.max_workers}; each call holds a worker slot while it waits, so a batch never exceeds ${this.config.max_workers}`,
+          );
+        }
+      }
       this.entrypoints = [
         ...(this.definition.rpcMethods.size > 0 ? [new RpcConsumer(this)] : []),
         ...entrypointFactories.map((make) => make(this)).filter((e): e is Entrypoint => e !== undefined),
@@ -299,6 +308,8 @@ export class ServiceContainer<S = unknown> {
     const entrypointsStopped = Promise.all(
       this.entrypoints.map((entrypoint) => entrypoint.stop().catch((err) => this.logger.warn({ err }, 'entrypoint stop failed'))),
     );
+    // Inputs waiting for a batch to fill run now: no more calls are coming to fill it.
+    for (const batcher of this.batchers.values()) batcher.flush();
     const graceMs = this.config.POOL.shutdownGrace * 1000;
     const workersDone = this.waitForWorkers();
     const brokerGuard = this.dropRepliesIfBrokerStaysDown(workersDone, graceMs);
@@ -504,6 +515,24 @@ export class ServiceContainer<S = unknown> {
 
   /** The method's return value, or a promise of it; throws what a synchronous method throws. */
   private invoke(ctx: WorkerContext, method: MethodDefinition, args: unknown[], dependencies: Record<string, unknown>): unknown {
+    if (method.batched) return this.batcherFor(method).add(args[0], { ctx, dependencies });
+    return this.execute(ctx, method, args, dependencies);
+  }
+
+  /** The batcher of a `@batched` method; a batch executes once, with its first call's context. */
+  private batcherFor(method: MethodDefinition): Batcher<{ ctx: WorkerContext; dependencies: Record<string, unknown> }> {
+    let batcher = this.batchers.get(method.methodName);
+    if (!batcher) {
+      batcher = new Batcher(`${this.serviceName}.${method.methodName}`, method.batched!, (inputs, { ctx, dependencies }) =>
+        this.execute(ctx, method, [inputs], dependencies),
+      );
+      this.batchers.set(method.methodName, batcher);
+    }
+    return batcher;
+  }
+
+  /** Runs the method once: in the pool for `@cpuBound`, else inline on a fresh instance. */
+  private execute(ctx: WorkerContext, method: MethodDefinition, args: unknown[], dependencies: Record<string, unknown>): unknown {
     if (method.cpuBound) return this.getOffload().then((offload) => offload.run({ ctx, method, args, dependencies }));
     const instance = new this.definition.cls() as Record<string, unknown>;
     if (dependencies !== NO_DEPENDENCIES) Object.assign(instance, dependencies);

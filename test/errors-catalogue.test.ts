@@ -34,6 +34,7 @@ const PINNED: Record<string, boolean> = {
   ENOKI_ERR_TESTING_USAGE: false,
   ENOKI_ERR_DUPLICATE_COPY: false,
   ENOKI_ERR_NO_ENTRYPOINTS: false,
+  ENOKI_ERR_BATCH_RESULT: false,
 };
 
 function sources(dir: string): string[] {
