@@ -82,4 +82,11 @@ describe('@batched', () => {
     expect(Math.max(...results.map((r) => r.batch))).toBeGreaterThan(1);
     expect(results.every((r) => r.threadId > 0)).toBe(true);
   });
+
+  it('with @cpuBound, an Error element comes back as its own class and fails only its call', async () => {
+    const settled = await Promise.allSettled([svc().checked(1), svc().checked('x'), svc().checked(3)]);
+    expect(settled[0]).toEqual({ status: 'fulfilled', value: 2 });
+    expect(settled[2]).toEqual({ status: 'fulfilled', value: 4 });
+    expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ excType: 'NotANumber', message: expect.stringContaining('not a number: "x"') });
+  });
 });
