@@ -254,8 +254,9 @@ export class ServiceContainer<S = unknown> {
       if ([...this.definition.methods.values()].some((m) => m.cpuBound)) await this.getOffload();
       for (const m of this.definition.methods.values()) {
         if (m.batched && m.batched.maxBatch > this.config.max_workers) {
-          this.logger.warn(
-            `${this.serviceName}.${m.methodName}: @batched maxBatch ${m.batched.maxBatch} is more than max_workers ${this.config.max_workers}; each call holds a worker slot while it waits, so a batch never exceeds ${this.config.max_workers}`,
+          // Info, not a warning: the example runs this way on the default config on purpose.
+          this.logger.info(
+            `${this.serviceName}.${m.methodName}: batches hold at most max_workers (${this.config.max_workers}) calls, not maxBatch (${m.batched.maxBatch}): each call keeps its worker slot while it waits; raise max_workers for larger batches`,
           );
         }
       }
