@@ -73,10 +73,10 @@ describe.skipIf(!CHROMIUM)('the inference page in a browser', () => {
     it(`reads a drawn ${digit} and shows its probability as the longest bar`, async () => {
       await page.click('#clear');
       await draw(strokes);
-      await page.waitForFunction((d) => document.querySelector('#answer')?.textContent === d, digit, { timeout: 10_000 });
+      await page.waitForFunction(`document.querySelector('#answer')?.textContent === ${JSON.stringify(digit)}`, undefined, { timeout: 10_000 });
       const best = await page.locator('.bar.best').getAttribute('data-digit');
       expect(best).toBe(digit);
-      const widths = await page.locator('.bar .fill').evaluateAll((els) => els.map((el) => parseFloat((el as HTMLElement).style.width)));
+      const widths = await page.locator('.bar .fill').evaluateAll((els) => els.map((el) => parseFloat((el as unknown as { style: { width: string } }).style.width)));
       expect(widths).toHaveLength(10);
       expect(Math.max(...widths)).toBe(widths[Number(digit)]);
       expect(widths.reduce((a, b) => a + b, 0)).toBeCloseTo(100, 0);
