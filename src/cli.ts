@@ -168,7 +168,7 @@ export async function resolveServices(spec: string, cwd = process.cwd()): Promis
     return [{ cls: cls as ServiceClass, module: url, exportName: className }];
   }
   const all = Object.entries(mod).filter(([, value]) => isServiceClass(value));
-  if (all.length === 0) throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `${file} exports no service classes (classes with @rpc or @http methods)`]);
+  if (all.length === 0) throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `${file} exports no service classes (classes with entrypoint methods: @rpc, @http, @eventHandler, @timer)`]);
   return all.map(([exportName, cls]) => ({ cls: cls as ServiceClass, module: url, exportName }));
 }
 
@@ -177,7 +177,7 @@ function isServiceClass(value: unknown): boolean {
   for (let proto = value.prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
     for (const key of Object.getOwnPropertyNames(proto)) {
       const marks = getMethodMarks(Object.getOwnPropertyDescriptor(proto, key)?.value);
-      if (marks && (marks.rpc || marks.http.length > 0)) return true;
+      if (marks && marks.entrypoints.length > 0) return true;
     }
   }
   return false;

@@ -28,12 +28,13 @@
 // container awaits it. An error thrown by a hook is logged with the provider's name and
 // does not stop the other providers' hooks.
 
-import type { ServiceContainer } from './service-container.js';
+import type { ExtensionHost } from './extension-host.js';
+import { PROVIDER_BRAND } from './provider-brand.js';
 import type { WorkerContext } from './worker-context.js';
 
 export abstract class DependencyProvider<T = unknown> {
   /** The container this provider is bound to; set before setup(). */
-  container!: ServiceContainer;
+  container!: ExtensionHost;
   /** The field name it was declared under on the service class. */
   attrName!: string;
 
@@ -60,6 +61,9 @@ export abstract class DependencyProvider<T = unknown> {
   workerResult(_ctx: WorkerContext, _result: unknown, _error: Error | undefined): void | Promise<void> {}
   workerTeardown(_ctx: WorkerContext): void | Promise<void> {}
 }
+
+// defineService recognises providers by this brand (see provider-brand.ts).
+Object.defineProperty(DependencyProvider.prototype, PROVIDER_BRAND, { value: true });
 
 /** The type a provider injects into the method. */
 export type Injected<P> = P extends DependencyProvider<infer T> ? T : never;

@@ -1,7 +1,21 @@
 // enoki's public API. Nothing else under src/ is reachable from outside (package.json
 // `exports`); test helpers are in 'enoki/testing'.
 
-export { rpc, cpuBound, http, type RpcOptions, type CpuBoundOptions, type HttpOptions } from './decorators.js';
+export { cpuBound, type CpuBoundOptions, type MethodDecorator } from './decorators.js';
+export { rpc, type RpcOptions } from './rpc/rpc-decorator.js';
+export { http, type HttpOptions } from './http/http-decorator.js';
+export {
+  MethodEntrypoint,
+  defineEntrypoint,
+  defineEntrypointKind,
+  entrypointDecorator,
+  type Entrypoint,
+  type EntrypointKindDefinition,
+  type MarkedMethod,
+  type MethodEntrypointClass,
+} from './entrypoint.js';
+export type { ExtensionHost, SpawnOptions, ContainerState } from './extension-host.js';
+export type { MethodDefinition, ServiceDefinition } from './service-definition.js';
 export { DependencyProvider, dependency, type Injected } from './dependency-provider.js';
 export { WorkerContext, type EntrypointKind } from './worker-context.js';
 export { ServiceContainer, type ContainerOptions, type WorkerOutcome } from './service-container.js';

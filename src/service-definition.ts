@@ -3,8 +3,8 @@
 // comes from here, so the rules (and their error messages) live in one place.
 
 import { getMethodMarks, type MethodMarks } from './decorators.js';
-import { DependencyProvider } from './dependency-provider.js';
 import { EnokiError } from './errors.js';
+import { isDependencyProvider } from './provider-brand.js';
 import { readSignature, type Signature } from './signature.js';
 
 // biome-ignore lint: a service class can take any constructor shape
@@ -17,9 +17,7 @@ export interface MethodDefinition extends MethodMarks {
 export interface ServiceDefinition {
   readonly cls: ServiceClass;
   readonly name: string;
-  /** RPC entrypoints by wire name. */
-  readonly rpcMethods: ReadonlyMap<string, MethodDefinition>;
-  /** Every marked method by property name (RPC, HTTP or both). */
+  /** Every method with at least one entrypoint, by property name. */
   readonly methods: ReadonlyMap<string, MethodDefinition>;
   /** Names of the instance fields that hold dependency providers. */
   readonly dependencyNames: readonly string[];
@@ -50,7 +48,6 @@ export function defineService(cls: ServiceClass): ServiceDefinition {
   }
 
   const methods = new Map<string, MethodDefinition>();
-  const rpcMethods = new Map<string, MethodDefinition>();
   // Walk the prototype chain so a service can inherit entrypoints from a base class;
   // the most derived definition of a method wins.
   for (let proto = cls.prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
@@ -58,15 +55,8 @@ export function defineService(cls: ServiceClass): ServiceDefinition {
       if (key === 'constructor' || methods.has(key)) continue;
       const fn = Object.getOwnPropertyDescriptor(proto, key)?.value;
       const marks = getMethodMarks(fn);
-      if (!marks || (!marks.rpc && marks.http.length === 0)) continue;
-      const def: MethodDefinition = { ...marks, methodName: key, signature: readSignature(fn as Function, key) };
-      methods.set(key, def);
-      if (def.rpc) {
-        if (rpcMethods.has(def.rpc.name)) {
-          throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [name, `two methods answer RPC name ${def.rpc.name}`]);
-        }
-        rpcMethods.set(def.rpc.name, def);
-      }
+      if (!marks || marks.entrypoints.length === 0) continue;
+      methods.set(key, { ...marks, methodName: key, signature: readSignature(fn as Function, key) });
     }
   }
 
@@ -76,9 +66,9 @@ export function defineService(cls: ServiceClass): ServiceDefinition {
   } catch (err) {
     throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [name, `its constructor threw: ${(err as Error).message}`], { cause: err });
   }
-  const dependencyNames = Object.keys(probe).filter((key) => probe[key] instanceof DependencyProvider);
+  const dependencyNames = Object.keys(probe).filter((key) => isDependencyProvider(probe[key]));
 
-  const definition: ServiceDefinition = { cls, name, rpcMethods, methods, dependencyNames };
+  const definition: ServiceDefinition = { cls, name, methods, dependencyNames };
   definitions.set(cls, definition);
   return definition;
 }

@@ -1,11 +1,15 @@
 // What one call ("worker" in nameko's terms) knows about itself. Dependencies read it in
-// their hooks; RpcProxy reads it to pass the call id stack and context data on to
-// nested calls.
+// their hooks; RpcProxy and EventDispatcher read it to pass the call id stack and context
+// data on to the calls and events they send.
 
 import { randomUUID } from 'node:crypto';
-import { capCallIdStack, type ContextData } from './rpc/wire.js';
+import { capCallIdStack, type ContextData } from './context-headers.js';
 
-export type EntrypointKind = 'rpc' | 'http' | 'direct';
+/**
+ * Which kind of entrypoint started the call: the built-in kinds, 'direct' for
+ * enoki/testing's entrypointHook, or the name of a user-written kind (see defineEntrypoint).
+ */
+export type EntrypointKind = 'rpc' | 'http' | 'event' | 'timer' | 'direct' | (string & {});
 
 export interface WorkerContextInit {
   serviceName: string;
