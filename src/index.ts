@@ -15,6 +15,12 @@ export {
   type MethodEntrypointClass,
 } from './entrypoint.js';
 export type { ExtensionHost, SpawnOptions, ContainerState } from './extension-host.js';
+export { eventHandler, type EventHandlerOptions } from './events/event-handler.js';
+export { EventDispatcher } from './events/event-dispatcher.js';
+export { eventDispatcher, type StandaloneEventDispatcher, type EventDispatcherOptions } from './events/standalone-dispatcher.js';
+export type { DispatchFunction } from './events/event-publisher.js';
+export type { HandlerType } from './events/event-wire.js';
+export { timer, type TimerOptions } from './timer/timer.js';
 export type { MethodDefinition, ServiceDefinition } from './service-definition.js';
 export { DependencyProvider, dependency, type Injected } from './dependency-provider.js';
 export { WorkerContext, type EntrypointKind } from './worker-context.js';

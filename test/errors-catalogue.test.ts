@@ -32,6 +32,10 @@ const PINNED: Record<string, boolean> = {
   ENOKI_ERR_WAIT_TIMEOUT: true,
   ENOKI_ERR_HTTP_BODY: false,
   ENOKI_ERR_TESTING_USAGE: false,
+  ENOKI_ERR_EVENT_PAYLOAD: false,
+  ENOKI_ERR_DISPATCHER_CLOSED: false,
+  ENOKI_ERR_EVENT_SOURCE: false,
+  ENOKI_ERR_EVENT_TYPE: false,
 };
 
 function sources(dir: string): string[] {
