@@ -137,7 +137,7 @@ const RUN: RunSpec[] = [
     // The README's first command. With a broker up it must use it, not fall back to memory://.
     match: /^npm start$/,
     timeoutMs: 120_000,
-    expect: [/^RabbitMQ answers at /m, /-> "Hello, world!"/, /-> "Hello, nested!"/, /RemoteError Error: boom/, /enoki run stopped on SIGTERM with exit code 0/],
+    expect: [/^RabbitMQ answers at /m, /-> "Hello, world!"/, /-> "Hello, nested!"/, /RemoteError Error: boom/, /warehouse\.status\(\).*"reserved":\["teapot"\]/, /enoki run stopped on SIGTERM with exit code 0/],
   },
   { match: /^npx enoki show-config --config config\.yaml$/, timeoutMs: 60_000, expect: [/AMQP_URI/, /rpc_exchange/] },
   { match: /^npx enoki run (?:.* )?services\b/, timeoutMs: 90_000, service: true },
