@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventDispatcher, eventHandler, loadConfig, ServiceContainer, type EnokiConfig, type StandaloneEventDispatcher } from 'enoki';
 import { entrypointWaiter } from 'enoki/testing';
 import { queues } from './support/broker-state.js';
+import { eventually, sleep } from './helpers/eventually.js';
 import { createVhost, type TestVhost } from './support/vhost.js';
 
 let vhost: TestVhost;
@@ -45,15 +46,7 @@ function record(container: ServiceContainer, method: string): unknown[] {
   return seen;
 }
 
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-const settle = (ms = 400) => new Promise((resolve) => setTimeout(resolve, ms));
+const settle = (ms = 400) => sleep(ms);
 
 class Warehouse {
   static name = 'warehouse';
@@ -78,7 +71,7 @@ describe('two instances and two services', () => {
     const ids = Array.from({ length: 20 }, (_, i) => i);
     for (const id of ids) await dispatch('shop', 'order_placed', { id });
     const total = (lists: unknown[][]) => lists.reduce((n, l) => n + l.length, 0);
-    await until(() => total(reserved) === ids.length && total(refreshed) === 2 * ids.length && total(audited) === ids.length, 'every handler');
+    await eventually(() => total(reserved) === ids.length && total(refreshed) === 2 * ids.length && total(audited) === ids.length, 'every handler', 10_000);
     await settle();
     const sortedIds = (lists: unknown[][]) => lists.flat().map((p) => (p as { id: number }).id).sort((x, y) => x - y);
     expect(sortedIds(reserved)).toEqual(ids);
@@ -144,7 +137,7 @@ describe('reliable delivery', () => {
     const mirrored = record(second, 'mirror');
     const notified = record(second, 'notify');
     await second.start();
-    await until(() => booked.length === 1 && mirrored.length === 1, 'the kept events');
+    await eventually(() => booked.length === 1 && mirrored.length === 1, 'the kept events', 10_000);
     await settle();
     expect(booked).toEqual([{ id: 'while-down' }]);
     // A broadcast handler with a stable identifier keeps its queue across restarts too.

@@ -12,6 +12,7 @@ import { ClusterRpcProxy, EventDispatcher, eventDispatcher, eventHandler, loadCo
 import { entrypointWaiter } from 'enoki/testing';
 import { capturedEvents, handled, topology, type CapturedEvent } from './fixtures/nameko-events.js';
 import { bindings, exchanges, queues } from './support/broker-state.js';
+import { eventually } from './helpers/eventually.js';
 import { createVhost, type TestVhost } from './support/vhost.js';
 
 // --- the Python services of the capture, ported --------------------------------------
@@ -82,14 +83,6 @@ afterAll(async () => {
   await spyConnection?.close().catch(() => undefined);
   vhost?.remove();
 });
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** Hold one message the spy saw against one captured message. */
 function expectSameEvent(got: ConsumeMessage, want: CapturedEvent): void {
@@ -162,7 +155,7 @@ describe('enoki against the nameko event captures', () => {
           await dispatch('evt_publisher', want.routing_key, payload);
           await failed;
         }
-        await until(() => spied.length > before, `the spy to see ${want.case}`);
+        await eventually(() => spied.length > before, `the spy to see ${want.case}`, 5000);
         expectSameEvent(spied[before]!, want);
       }
     } finally {
@@ -188,7 +181,7 @@ describe('enoki against the nameko event captures', () => {
     await channel.waitForConfirms();
     await channel.close();
     await failed;
-    await until(() => received.length >= handled.handled.length, 'every handler to run');
+    await eventually(() => received.length >= handled.handled.length, 'every handler to run', 5000);
     const byHandler = (list: Array<{ handler: string; payload: unknown }>) => {
       const out: Record<string, unknown[]> = {};
       for (const { handler, payload } of list) (out[handler] ??= []).push(payload);
@@ -196,8 +189,8 @@ describe('enoki against the nameko event captures', () => {
     };
     expect(byHandler(received)).toEqual(byHandler(handled.handled));
     // The failing handler's event was acknowledged, not requeued: every queue is empty.
-    await until(() => subscriber.activeWorkers === 0, 'the workers to finish');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await eventually(() => subscriber.activeWorkers === 0, 'the workers to finish', 5000);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // acks travel after the worker ends
     const depths = queues(vhost.name).filter((q) => q.name.startsWith('evt-'));
     expect(depths.length).toBe(topology.queues.filter((q) => q.name.startsWith('evt-')).length);
     for (const queue of depths) expect({ name: queue.name, messages: queue.messages, unacked: queue.messages_unacknowledged }).toEqual({ name: queue.name, messages: 0, unacked: 0 });

@@ -6,6 +6,7 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DependencyProvider, loadConfig, ServiceContainer, timer, type EnokiConfig, type WorkerContext } from 'enoki';
+import { eventually, sleep } from './helpers/eventually.js';
 import { createVhost, type TestVhost } from './support/vhost.js';
 
 let vhost: TestVhost;
@@ -29,8 +30,6 @@ function containerFor<S>(cls: new () => S): ServiceContainer<S> {
   return container;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Start and end of every tick of a method, from the container's point of view. */
 function ticksOf(container: ServiceContainer, method: string): Array<{ start: number; end: number; error?: Error }> {
   const ticks: Array<{ start: number; end: number; error?: Error }> = [];
@@ -38,14 +37,6 @@ function ticksOf(container: ServiceContainer, method: string): Array<{ start: nu
     if (ctx.methodName === method) ticks.push({ start: ctx.startedAt, end: performance.now(), error });
   });
   return ticks;
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 class Hooks extends DependencyProvider<null> {
@@ -97,7 +88,7 @@ describe('@timer', () => {
     Hooks.setups = 0;
     const startedAt = performance.now();
     await container.start();
-    await until(() => ticks.length >= 10, '10 ticks', 5000);
+    await eventually(() => ticks.length >= 10, '10 ticks', 5000);
     // Not eager: the first tick one interval after start.
     expect(ticks[0]!.start - startedAt).toBeGreaterThanOrEqual(90);
     const gaps = ticks.slice(1, 10).map((t, i) => t.start - ticks[i]!.start);
@@ -116,7 +107,7 @@ describe('@timer', () => {
     const ticks = ticksOf(container, 'tick');
     const startedAt = performance.now();
     await container.start();
-    await until(() => ticks.length >= 4, '4 ticks', 5000);
+    await eventually(() => ticks.length >= 4, '4 ticks', 5000);
     expect(ticks[0]!.start - startedAt).toBeLessThan(50);
     expect(Slow.maxRunning).toBe(1);
     for (let i = 1; i < ticks.length; i++) {
@@ -130,7 +121,7 @@ describe('@timer', () => {
     const container = containerFor(Failing);
     const ticks = ticksOf(container, 'tick');
     await container.start();
-    await until(() => ticks.length >= 3, '3 ticks', 5000);
+    await eventually(() => ticks.length >= 3, '3 ticks', 5000);
     expect(ticks.every((t) => t.error?.message === 'tick failed')).toBe(true);
   });
 
@@ -138,7 +129,7 @@ describe('@timer', () => {
     const container = containerFor(Slow);
     const ticks = ticksOf(container, 'tick');
     await container.start();
-    await until(() => Slow.running === 1, 'a running tick', 5000);
+    await eventually(() => Slow.running === 1, 'a running tick', 5000);
     const before = ticks.length;
     await container.stop();
     // The running tick was waited for by the stop.
