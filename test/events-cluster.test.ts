@@ -147,3 +147,16 @@ describe('reliable delivery', () => {
     expect({ durable: mirror.durable, auto_delete: mirror.auto_delete, exclusive: mirror.exclusive }).toEqual({ durable: true, auto_delete: false, exclusive: false });
   });
 });
+
+describe('an event nobody listens for', () => {
+  it('is no error: the dispatch resolves, and the dispatcher counts it', async () => {
+    await start(Warehouse);
+    const before = dispatch.unroutable;
+    await dispatch('shop', 'nobody_listens', { id: 1 });
+    await dispatch('shop', 'nobody_listens', { id: 1 });
+    expect(dispatch.unroutable).toBe(before + 2);
+    // A bound type, the same body: routed, not counted (the returns are told apart by where they went).
+    await Promise.all([dispatch('shop', 'order_placed', { id: 1 }), dispatch('shop', 'nobody_listens', { id: 1 })]);
+    expect(dispatch.unroutable).toBe(before + 3);
+  });
+});

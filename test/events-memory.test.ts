@@ -68,6 +68,17 @@ describe('events on memory://', () => {
     await expect(entrypointWaiter(orders, 'fails', { timeoutMs: 300 })).rejects.toMatchObject({ code: 'ENOKI_ERR_WAIT_TIMEOUT' });
   });
 
+  it('counts a dispatch from a call that no queue was bound for, without failing the call', async () => {
+    const shop = await services.start(Shop);
+    const client = await services.client();
+    expect(await client.shop.place(1)).toBe('placed');
+    const provider = shop.providers.get('dispatch') as unknown as { unroutable: number };
+    expect(provider.unroutable).toBe(1);
+    await services.start(Orders);
+    expect(await client.shop.place(2)).toBe('placed');
+    expect(provider.unroutable).toBe(1);
+  });
+
   it('calls an event handler directly with entrypointHook', async () => {
     seen.length = 0;
     const orders = await services.start(Orders);

@@ -13,14 +13,22 @@ import { headersFromContext } from '../context-headers.js';
 import { dependency, DependencyProvider } from '../dependency-provider.js';
 import type { Transport } from '../transport/transport.js';
 import type { WorkerContext } from '../worker-context.js';
-import { publishEvent, type DispatchFunction } from './event-publisher.js';
+import { publishEvent, UnroutableEvents, type DispatchFunction } from './event-publisher.js';
 import { eventExchange } from './event-wire.js';
 
 class EventDispatcherProvider extends DependencyProvider<DispatchFunction> {
   private transport: Transport | null = null;
+  private unroutableEvents: UnroutableEvents | null = null;
+
+  /** Events this service dispatched that no queue was bound for (logged at debug level). */
+  get unroutable(): number {
+    return this.unroutableEvents?.total ?? 0;
+  }
 
   /** Declares the service's events exchange up front, as nameko does, so handlers can bind to it before the first event. */
   override async start(): Promise<void> {
+    const { logger } = this.container;
+    this.unroutableEvents ??= new UnroutableEvents((fields, message) => logger.debug(fields, message));
     this.transport = await this.container.getTransport();
     await this.transport.assertExchange(eventExchange(this.container.serviceName));
   }
@@ -37,7 +45,8 @@ class EventDispatcherProvider extends DependencyProvider<DispatchFunction> {
     const { container } = this;
     return async (eventType, payload = null) => {
       const transport = this.transport ?? (await container.getTransport());
-      await publishEvent(transport, container.serviceName, eventType, payload, headersFromContext(ctx.contextData, ctx.callIdStack));
+      const outcome = await publishEvent(transport, container.serviceName, eventType, payload, headersFromContext(ctx.contextData, ctx.callIdStack));
+      this.unroutableEvents?.note(outcome, container.serviceName, eventType);
     };
   }
 }

@@ -14,7 +14,7 @@ import { EnokiError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createTransport } from '../transport/create-transport.js';
 import type { Transport } from '../transport/transport.js';
-import { checkSourceService, publishEvent } from './event-publisher.js';
+import { checkSourceService, publishEvent, UnroutableEvents } from './event-publisher.js';
 
 export interface EventDispatcherOptions {
   logger?: Logger;
@@ -25,6 +25,8 @@ export interface EventDispatcherOptions {
 /** `await dispatch(sourceService, eventType, payload)`; close() when done. */
 export interface StandaloneEventDispatcher {
   (sourceService: string, eventType: string, payload?: unknown): Promise<void>;
+  /** Events dispatched that no queue was bound for: dropped by the broker, logged at debug level. */
+  readonly unroutable: number;
   /** Close the connection (a dispatch after close() rejects). */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -37,15 +39,17 @@ export async function eventDispatcher(config?: EnokiConfig | string, options: Ev
   const transport = options.transport ?? createTransport(resolved, 'enoki event dispatcher', logger);
   if (!options.transport) await transport.open();
   let closed = false;
+  const unroutable = new UnroutableEvents((fields, message) => logger.debug(fields, message));
   const dispatch = async (sourceService: string, eventType: string, payload: unknown = null): Promise<void> => {
     if (closed) throw new EnokiError('ENOKI_ERR_DISPATCHER_CLOSED', [`dispatch(${JSON.stringify(sourceService)}, ${JSON.stringify(eventType)})`]);
     checkSourceService('eventDispatcher', sourceService);
-    await publishEvent(transport, sourceService, eventType, payload, {});
+    unroutable.note(await publishEvent(transport, sourceService, eventType, payload, {}), sourceService, eventType);
   };
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
     if (!options.transport) await transport.close();
   };
-  return Object.assign(dispatch, { close, [Symbol.asyncDispose]: close });
+  Object.defineProperty(dispatch, 'unroutable', { get: () => unroutable.total, enumerable: true });
+  return Object.assign(dispatch, { close, [Symbol.asyncDispose]: close }) as StandaloneEventDispatcher;
 }

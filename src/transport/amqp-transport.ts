@@ -18,13 +18,15 @@
 //
 // The heartbeat is amqplib's, on this (main) thread's event loop: nothing in enoki that
 // may compute for long runs here (see @cpuBound), which is the point of the project.
+//
+// Socket options, ConfirmLost and password scrubbing: amqp-connection-options.ts.
 
-import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { EnokiError } from '../errors.js';
 import type { TlsConfig } from '../config.js';
+import { amqpSocketOptions, errorText, scrub } from './amqp-connection-options.js';
+import { ReturnTracker, type ReturnedMessage } from './publish-returns.js';
 import {
   UnroutableError,
   type ConsumeSpec,
@@ -62,55 +64,10 @@ interface LiveSubscription {
   restartTimer: NodeJS.Timeout | null;
 }
 
-/**
- * Marks the ENOKI_ERR_DISCONNECTED of a publish whose confirm was lost with the
- * connection: the message may or may not have reached the broker, and sending it again
- * on the next connection is the caller's call (at-least-once).
- */
-export interface ConfirmLost {
-  readonly confirmLost: true;
-}
-
-export function isConfirmLost(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as Partial<ConfirmLost>).confirmLost === true;
-}
-
-interface PendingReturn {
-  returned: boolean;
-}
-
 const RESTART_DELAY_MS = 500;
 const MAX_RESTART_DELAY_MS = 30_000;
 
-/**
- * How long a connection attempt (TCP, TLS and AMQP handshake) may go without progress
- * before it is abandoned and retried. amqplib has no such limit by default, so one
- * attempt into a silent network, or to a broker that accepts but never answers, would
- * stall recovery for good. Scaled with the heartbeat, the user's word on how fast a
- * dead peer must be noticed.
- */
-export function connectTimeoutMs(heartbeatSeconds: number): number {
-  if (heartbeatSeconds <= 0) return 10_000;
-  return Math.min(10_000, Math.max(2_000, heartbeatSeconds * 2_000));
-}
-
-/** The socket options amqplib gets for a config: TLS material read from the configured paths. */
-export function amqpSocketOptions(connectionName: string, tls: TlsConfig | null | undefined, heartbeatSeconds = 60): Record<string, unknown> {
-  const socketOptions: Record<string, unknown> = {
-    // Nagle + delayed ACK costs ~40 ms per sequential request/reply; always off.
-    noDelay: true,
-    timeout: connectTimeoutMs(heartbeatSeconds),
-    clientProperties: { connection_name: connectionName, product: 'enoki' },
-  };
-  if (tls) {
-    if (tls.ca) socketOptions.ca = [readFileSync(tls.ca)];
-    if (tls.cert) socketOptions.cert = readFileSync(tls.cert);
-    if (tls.key) socketOptions.key = readFileSync(tls.key);
-    if (tls.passphrase) socketOptions.passphrase = tls.passphrase;
-    socketOptions.rejectUnauthorized = tls.rejectUnauthorized;
-  }
-  return socketOptions;
-}
+export { amqpSocketOptions, connectTimeoutMs, isConfirmLost, type ConfirmLost } from './amqp-connection-options.js';
 
 export class AmqpTransport implements Transport {
   readonly displayUri: string;
@@ -122,9 +79,9 @@ export class AmqpTransport implements Transport {
   private readonly declaredExchanges = new Set<string>();
   private readonly listeners: Record<TransportEvent, Array<(detail?: Error) => void>> = { connected: [], disconnected: [] };
   private readonly connectWaiters = new Set<() => void>();
-  // Mandatory publishes awaiting their confirm, by correlation id: a basic.return for one
-  // arrives before its basic.ack, so the confirm callback can tell "routed" from "returned".
-  private readonly pendingReturns = new Map<string, PendingReturn>();
+  // Mandatory publishes awaiting their confirm: a basic.return for one arrives before its
+  // basic.ack, so the confirm callback can tell "routed" from "returned".
+  private readonly returns = new ReturnTracker();
   /** Connections whose 'close' has not fired. */
   private readonly liveModels = new WeakSet<ChannelModel>();
   /** Channels whose 'close' has not fired: acks on any other are no-ops. */
@@ -262,10 +219,7 @@ export class AmqpTransport implements Transport {
       this.channelErrors.set(publisher, err);
       this.options.logger.warn({ err: this.scrub(err.message) }, 'AMQP publish channel error');
     });
-    publisher.on('return', (msg: { properties: { correlationId?: string } }) => {
-      const pending = msg.properties.correlationId ? this.pendingReturns.get(msg.properties.correlationId) : undefined;
-      if (pending) pending.returned = true;
-    });
+    publisher.on('return', (msg: ReturnedMessage) => this.returns.onReturn(msg));
     publisher.on('close', () => {
       this.openChannels.delete(publisher);
       if (this.publisher !== publisher) return;
@@ -488,8 +442,6 @@ export class AmqpTransport implements Transport {
     this.assertOpen();
     const deadline = waitMs === undefined || !Number.isFinite(waitMs) ? Infinity : Date.now() + Math.max(0, waitMs);
     const { mandatory, ...props } = options;
-    // Mandatory publishes need a key to match a basic.return to its confirm.
-    const returnKey = mandatory ? (props.correlationId ?? randomUUID()) : undefined;
     const target = `${exchange}/${routingKey}`;
     for (;;) {
       this.assertOpen();
@@ -498,8 +450,7 @@ export class AmqpTransport implements Transport {
         await this.waitForConnection(deadline);
         continue;
       }
-      const pending: PendingReturn = { returned: false };
-      if (returnKey) this.pendingReturns.set(returnKey, pending);
+      const tracked = mandatory ? this.returns.track(exchange, routingKey, body, props.correlationId) : undefined;
       try {
         const sent = await new Promise<boolean>((resolve, reject) => {
           try {
@@ -513,7 +464,7 @@ export class AmqpTransport implements Transport {
                 mandatory: Boolean(mandatory),
                 contentType: props.contentType,
                 contentEncoding: props.contentEncoding,
-                correlationId: returnKey ?? props.correlationId,
+                correlationId: props.correlationId,
                 replyTo: props.replyTo,
                 deliveryMode: props.deliveryMode,
                 priority: props.priority,
@@ -522,7 +473,7 @@ export class AmqpTransport implements Transport {
               },
               (err: unknown) => {
                 if (!err) {
-                  if (pending.returned) reject(new UnroutableError(exchange, routingKey));
+                  if (tracked?.pending.returned) reject(new UnroutableError(exchange, routingKey));
                   else resolve(true);
                   return;
                 }
@@ -538,7 +489,7 @@ export class AmqpTransport implements Transport {
         });
         if (sent) return;
       } finally {
-        if (returnKey) this.pendingReturns.delete(returnKey);
+        tracked?.release();
       }
       if (Date.now() >= deadline) {
         throw new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `could not publish to ${target} within ${waitMs} ms`]);
@@ -612,27 +563,4 @@ export class AmqpTransport implements Transport {
   private scrub(text: string): string {
     return scrub(text, this.options.uri, this.displayUri);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function scrub(text: string, uri: string, displayUri: string): string {
-  let out = text.split(uri).join(displayUri);
-  let password = '';
-  try {
-    password = new URL(uri).password;
-  } catch {
-    return out;
-  }
-  if (!password) return out;
-  const forms = [password];
-  try {
-    forms.push(decodeURIComponent(password));
-  } catch {
-    /* not valid percent-encoding: the raw form is all there is */
-  }
-  for (const form of forms) out = out.split(form).join('***');
-  return out;
 }
