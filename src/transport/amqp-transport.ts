@@ -4,12 +4,10 @@
 // so callers never hold a channel that belongs to a dead connection.
 //
 // What can go wrong around a reconnect, and what this file does about it:
-// - consume() racing a reconnect: every start of a subscription claims it for one
-//   connection (`sub.model`); a start that finishes on an older connection sees it is
-//   stale and steps back, so a subscription never consumes twice, and a start that fails
-//   because the connection went is left to the reconnect instead of failing consume().
-// - a channel closed on its own (a queue deleted, a consumer cancelled by the broker, a
-//   publish to a missing exchange) is re-opened on the same connection, with back-off.
+// - consume() racing a reconnect, a consumer channel closed on its own: see
+//   amqp-subscriptions.ts.
+// - the publish channel closed on its own (a publish to a missing exchange) is re-opened
+//   on the same connection, with back-off.
 // - a publish whose confirm is lost with the connection rejects with
 //   ENOKI_ERR_DISCONNECTED ("may or may not have been delivered"): the caller decides
 //   whether to send again (the RPC client does, within the call's timeout). A publish
@@ -19,13 +17,15 @@
 // The heartbeat is amqplib's, on this (main) thread's event loop: nothing in enoki that
 // may compute for long runs here (see @cpuBound), which is the point of the project.
 //
-// Socket options, ConfirmLost and password scrubbing: amqp-connection-options.ts.
+// Socket options, ConfirmLost and password scrubbing: amqp-connection-options.ts; declaring
+// and consuming queues, and doing it again after a reconnect: amqp-subscriptions.ts.
 
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type RecoveringChannelModel } from 'amqplib';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { EnokiError } from '../errors.js';
 import type { TlsConfig } from '../config.js';
 import { amqpSocketOptions, errorText, scrub } from './amqp-connection-options.js';
+import { AmqpSubscriptions, MAX_RESTART_DELAY_MS, RESTART_DELAY_MS } from './amqp-subscriptions.js';
 import { ReturnTracker, type ReturnedMessage } from './publish-returns.js';
 import {
   UnroutableError,
@@ -50,23 +50,6 @@ export interface AmqpTransportOptions {
   initialRetries?: number;
 }
 
-interface LiveSubscription {
-  spec: ConsumeSpec;
-  onMessage: (message: InboundMessage) => void;
-  /** The channel consuming now; null while (re)starting or disconnected. */
-  channel: Channel | null;
-  consumerTag: string | null;
-  /** The connection the latest start of this subscription was made on. */
-  model: ChannelModel | null;
-  cancelled: boolean;
-  /** Failed restarts in a row on a live connection, for the back-off. */
-  failures: number;
-  restartTimer: NodeJS.Timeout | null;
-}
-
-const RESTART_DELAY_MS = 500;
-const MAX_RESTART_DELAY_MS = 30_000;
-
 export { amqpSocketOptions, connectTimeoutMs, isConfirmLost, type ConfirmLost } from './amqp-connection-options.js';
 
 export class AmqpTransport implements Transport {
@@ -75,7 +58,7 @@ export class AmqpTransport implements Transport {
   private connection: RecoveringChannelModel | null = null;
   private model: ChannelModel | null = null;
   private publisher: ConfirmChannel | null = null;
-  private readonly subscriptions = new Set<LiveSubscription>();
+  private readonly subscriptions: AmqpSubscriptions;
   private readonly declaredExchanges = new Set<string>();
   private readonly listeners: Record<TransportEvent, Array<(detail?: Error) => void>> = { connected: [], disconnected: [] };
   private readonly connectWaiters = new Set<() => void>();
@@ -93,6 +76,22 @@ export class AmqpTransport implements Transport {
   constructor(options: AmqpTransportOptions) {
     this.options = options;
     this.displayUri = options.displayUri;
+    // The subscriptions read the connection's state live, through these getters.
+    const transport = this;
+    this.subscriptions = new AmqpSubscriptions({
+      get closed() {
+        return transport.closed;
+      },
+      get model() {
+        return transport.model;
+      },
+      isLive: (model) => this.liveModels.has(model),
+      openChannels: this.openChannels,
+      logger: options.logger,
+      scrub: (text) => this.scrub(text),
+      waitForConnection: (deadline) => this.waitForConnection(deadline),
+      assertOpen: () => this.assertOpen(),
+    });
   }
 
   get connected(): boolean {
@@ -175,15 +174,7 @@ export class AmqpTransport implements Transport {
     });
     let publisher = await this.openPublisher(model);
     this.declaredExchanges.clear();
-    for (const sub of this.subscriptions) {
-      if (sub.cancelled) continue;
-      try {
-        await this.startSubscription(model, sub);
-      } catch (err) {
-        if (!this.liveModels.has(model)) throw err;
-        this.subscriptionFailed(model, sub, err);
-      }
-    }
+    await this.subscriptions.startAll(model);
     // A close can land between two steps above without failing any of them (the
     // connection.close frame after the last reply in one read): a dead connection must
     // not be handed to amqplib as set up, or it would never reconnect.
@@ -197,12 +188,7 @@ export class AmqpTransport implements Transport {
   private onDisconnected(err: Error): void {
     this.model = null;
     this.publisher = null;
-    for (const sub of this.subscriptions) {
-      sub.channel = null;
-      sub.consumerTag = null;
-      // A cancelled subscription was kept only so deliveries on its channel could be acked.
-      if (sub.cancelled) this.subscriptions.delete(sub);
-    }
+    this.subscriptions.disconnected();
     if (this.closed) return;
     this.options.logger.warn({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP connection lost; reconnecting');
     this.emit('disconnected', err);
@@ -251,176 +237,8 @@ export class AmqpTransport implements Transport {
     );
   }
 
-  /**
-   * Declare and consume for `sub` on `model`. Claims the subscription for that
-   * connection first: if a newer start claims it meanwhile, this one closes its channel
-   * and returns. Rejects when a step fails (on a live connection, a real refusal).
-   */
-  private async startSubscription(model: ChannelModel, sub: LiveSubscription): Promise<void> {
-    const { spec } = sub;
-    sub.model = model;
-    sub.channel = null;
-    sub.consumerTag = null;
-    const stale = (): boolean => sub.model !== model || sub.cancelled || this.closed;
-    const channel = await model.createChannel();
-    this.openChannels.add(channel);
-    channel.on('error', (err: Error) => this.options.logger.warn({ queue: spec.queue.name, err: this.scrub(err.message) }, 'AMQP consumer channel error'));
-    channel.on('close', () => {
-      this.openChannels.delete(channel);
-      // A channel can close alone (a queue deleted under us, the consumer cancelled).
-      // Unless the connection went or the subscription ended, consume again on a fresh one.
-      if (sub.channel !== channel || sub.cancelled || this.closed) return;
-      sub.channel = null;
-      sub.consumerTag = null;
-      this.scheduleRestart(model, sub);
-    });
-    const abandon = async (): Promise<void> => {
-      await channel.close().catch(() => undefined);
-    };
-    if (stale()) return abandon();
-    if (spec.prefetch > 0) await channel.prefetch(spec.prefetch);
-    await channel.assertExchange(spec.exchange, 'topic', { durable: true, autoDelete: false });
-    await channel.assertQueue(spec.queue.name, {
-      durable: spec.queue.durable,
-      autoDelete: spec.queue.autoDelete,
-      exclusive: spec.queue.exclusive,
-      arguments: spec.queue.arguments,
-    });
-    for (const key of spec.bindings) await channel.bindQueue(spec.queue.name, spec.exchange, key);
-    if (stale()) return abandon();
-    sub.channel = channel;
-    const { consumerTag } = await channel.consume(spec.queue.name, (msg) => {
-      if (msg === null) {
-        // The broker cancelled this consumer (its queue was deleted). Closing the channel
-        // makes the 'close' handler start again, which declares the queue anew.
-        this.options.logger.warn({ queue: spec.queue.name }, 'the broker cancelled a consumer (queue deleted?); consuming again');
-        channel.close().catch(() => undefined);
-        return;
-      }
-      sub.onMessage(this.wrap(channel, msg));
-    });
-    if (sub.cancelled && sub.channel === channel) {
-      // cancel() ran while the consume was on its way: it could not cancel it then.
-      await channel.cancel(consumerTag).catch(() => undefined);
-      return;
-    }
-    if (sub.channel !== channel) return;
-    sub.consumerTag = consumerTag;
-    sub.failures = 0;
-  }
-
-  private subscriptionFailed(model: ChannelModel, sub: LiveSubscription, err: unknown): void {
-    sub.failures++;
-    this.options.logger.error(
-      { queue: sub.spec.queue.name, err: this.scrub(errorText(err)), attempt: sub.failures },
-      'cannot consume; retrying with back-off',
-    );
-    this.scheduleRestart(model, sub);
-  }
-
-  private scheduleRestart(model: ChannelModel, sub: LiveSubscription): void {
-    if (sub.restartTimer || sub.cancelled || this.closed) return;
-    const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** Math.min(sub.failures, 10));
-    sub.restartTimer = setTimeout(() => {
-      sub.restartTimer = null;
-      // Only on the connection this was scheduled for: a new one starts it itself.
-      if (this.closed || sub.cancelled || sub.model !== model || !this.liveModels.has(model) || sub.channel !== null) return;
-      this.startSubscription(model, sub).catch((err: unknown) => {
-        if (this.liveModels.has(model) && sub.model === model) this.subscriptionFailed(model, sub, err);
-      });
-    }, delay);
-    sub.restartTimer.unref();
-  }
-
-  private wrap(channel: Channel, msg: ConsumeMessage): InboundMessage {
-    let settled = false;
-    const live = (): boolean => !settled && !this.closed && this.openChannels.has(channel);
-    const { properties, fields } = msg;
-    return {
-      body: msg.content,
-      properties: {
-        contentType: properties.contentType,
-        contentEncoding: properties.contentEncoding,
-        correlationId: properties.correlationId,
-        replyTo: properties.replyTo,
-        deliveryMode: properties.deliveryMode,
-        priority: properties.priority,
-        messageId: properties.messageId,
-        headers: properties.headers,
-      },
-      exchange: fields.exchange,
-      routingKey: fields.routingKey,
-      redelivered: fields.redelivered,
-      // An ack or nack on a channel that is gone would throw; the broker has already
-      // requeued that delivery, so there is nothing left to settle.
-      ack: () => {
-        if (!live()) return;
-        settled = true;
-        try {
-          channel.ack(msg);
-        } catch {
-          /* closed under us: requeued by the broker */
-        }
-      },
-      nack: (requeue: boolean) => {
-        if (!live()) return;
-        settled = true;
-        try {
-          channel.nack(msg, false, requeue);
-        } catch {
-          /* closed under us: requeued by the broker */
-        }
-      },
-    };
-  }
-
-  async consume(spec: ConsumeSpec, onMessage: (message: InboundMessage) => void): Promise<Subscription> {
-    this.assertOpen();
-    const sub: LiveSubscription = { spec, onMessage, channel: null, consumerTag: null, model: null, cancelled: false, failures: 0, restartTimer: null };
-    this.subscriptions.add(sub);
-    for (;;) {
-      const model = this.model;
-      if (!model) {
-        // Disconnected, or a connection being set up: its setup starts every
-        // subscription it finds, this one included if it was added in time.
-        try {
-          await this.waitForConnection(Infinity);
-        } catch (err) {
-          this.subscriptions.delete(sub);
-          throw err;
-        }
-        if (sub.model !== null && sub.model === this.model) break;
-        continue;
-      }
-      try {
-        await this.startSubscription(model, sub);
-        break;
-      } catch (err) {
-        if (!this.closed && !this.liveModels.has(model)) {
-          // The connection went half-way: its successor's setup starts this subscription.
-          if (this.model === model) await new Promise((resolve) => setTimeout(resolve, 50));
-          continue;
-        }
-        this.subscriptions.delete(sub);
-        sub.cancelled = true;
-        throw err;
-      }
-    }
-    return {
-      cancel: async () => {
-        if (sub.cancelled) return;
-        sub.cancelled = true;
-        if (sub.restartTimer) clearTimeout(sub.restartTimer);
-        const { channel, consumerTag } = sub;
-        if (channel && consumerTag) {
-          // Keep the channel open so deliveries already handed out can still be acked
-          // (graceful stop replies to them first); it closes with the connection.
-          await channel.cancel(consumerTag).catch(() => undefined);
-        }
-        // Forget the subscription only once nothing can be acked on it any more.
-        if (!channel) this.subscriptions.delete(sub);
-      },
-    };
+  consume(spec: ConsumeSpec, onMessage: (message: InboundMessage) => void): Promise<Subscription> {
+    return this.subscriptions.consume(spec, onMessage);
   }
 
   async assertExchange(name: string): Promise<void> {
@@ -549,8 +367,7 @@ export class AmqpTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     this.resolveWaiters();
-    for (const sub of this.subscriptions) if (sub.restartTimer) clearTimeout(sub.restartTimer);
-    this.subscriptions.clear();
+    this.subscriptions.closed();
     this.publisher = null;
     this.model = null;
     const connection = this.connection;
