@@ -1,5 +1,19 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { transform } from 'esbuild';
 import { defineConfig, type Plugin } from 'vitest/config';
+
+// In this repository `enoki` and its subpaths are the source in src/, never the compiled
+// dist/ that package.json `exports` names for users: a test that imports both 'enoki' and
+// '../src/...' must get one copy of the runtime. tsconfig.json `paths` is the one list
+// (tsc and tsx read it too); the aliases here are made from it.
+const tsconfig = JSON.parse(readFileSync(new URL('./tsconfig.json', import.meta.url), 'utf8')) as {
+  compilerOptions: { paths: Record<string, [string]> };
+};
+const sourceAliases = Object.entries(tsconfig.compilerOptions.paths).map(([name, [target]]) => ({
+  find: new RegExp(`^${name.replace('/', '\\/')}$`),
+  replacement: fileURLToPath(new URL(target, import.meta.url)),
+}));
 
 // Vite 8 transpiles TypeScript with Oxc, which leaves TC39 standard decorators
 // (`@rpc`, `@cpuBound`) untransformed, and Node 20 cannot parse them. Tests must see the
@@ -23,9 +37,11 @@ function esbuildTypeScript(): Plugin {
 export default defineConfig({
   plugins: [esbuildTypeScript()],
   oxc: false,
+  resolve: { alias: sourceAliases },
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/faults/**', 'node_modules/**'],
+    // Own steps: test/faults/ disturbs the broker, test/package.test.ts is CPU-heavy.
+    exclude: ['test/faults/**', 'test/package.test.ts', 'node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

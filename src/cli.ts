@@ -1,23 +1,26 @@
 // The `enoki` command line: `run` (services in one process, as `nameko run`) and
-// `show-config`. bin/enoki.js loads this after registering tsx.
+// `show-config`. bin/enoki.js loads this: compiled, with plain Node, in an installed
+// package; through tsx in enoki's own repository.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig, maskUri, showConfig, type EnokiConfig } from './config.js';
 import { EnokiError, isEnokiError } from './errors.js';
 import { createLogger } from './logger.js';
-import { getMethodMarks } from './decorators.js';
-import type { ServiceClass } from './service-definition.js';
+import { moduleExports } from './module-exports.js';
+import { hasEntrypoints, serviceNameOf, type ServiceClass } from './service-definition.js';
 import { ServiceRunner } from './service-runner.js';
+import { ensureTypeScriptLoader, isTypeScriptModule } from './typescript-loader.js';
 
 const USAGE = `Usage:
   enoki run [--config config.yaml] [--broker amqp://...] module:Class [module[:Class] ...]
   enoki show-config [--config config.yaml]
 
-  module  a path relative to the current directory, with or without .ts/.js
-          (services, ./services/service1/service1.ts, services.service1.service1)
+  module  a path relative to the current directory, with or without its extension
+          (.ts .mts .cts .js .mjs .cjs; a folder means its index file):
+          services, ./services/service1/service1.ts, services.service1.service1
   Class   an exported service class; without it, every service class the module exports
 
 Options:
@@ -55,8 +58,7 @@ export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
   if (values.version) {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(`enoki ${pkg.version}\n`);
+    process.stdout.write(`enoki ${packageVersion()}\n`);
     return 0;
   }
   if (values.help || !command) {
@@ -150,49 +152,82 @@ export async function resolveServices(spec: string, cwd = process.cwd()): Promis
   const className = hasClass ? spec.slice(colon + 1) : undefined;
   const file = resolveModuleFile(modulePart, cwd);
   if (!file) {
-    throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `no module ${modulePart} under ${cwd} (tried .ts, .js, index.ts, index.js)`]);
+    throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `no module ${modulePart} under ${cwd} (tried ${EXTENSIONS.join(', ')} and a folder's index)`]);
   }
   const url = pathToFileURL(file).href;
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(url)) as Record<string, unknown>;
+    // Only the user's TypeScript needs tsx; enoki itself and plain JavaScript do not.
+    if (isTypeScriptModule(file)) await ensureTypeScriptLoader();
+    mod = moduleExports((await import(url)) as Record<string, unknown>);
   } catch (err) {
     throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `importing ${file} failed: ${(err as Error).stack ?? err}`], { cause: err });
   }
   if (className) {
     const cls = mod[className];
     if (typeof cls !== 'function') {
-      const found = Object.keys(mod).filter((k) => isServiceClass(mod[k]));
+      const found = Object.keys(mod).filter((k) => hasEntrypoints(mod[k]));
       throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `${file} exports no class ${className}${found.length ? ` (service classes there: ${found.join(', ')})` : ''}`]);
     }
+    if (!hasEntrypoints(cls)) throw noEntrypoints(className, cls, file);
     return [{ cls: cls as ServiceClass, module: url, exportName: className }];
   }
-  const all = Object.entries(mod).filter(([, value]) => isServiceClass(value));
-  if (all.length === 0) throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `${file} exports no service classes (classes with entrypoint methods: @rpc, @http, @eventHandler, @timer)`]);
+  const all = Object.entries(mod).filter(([, value]) => hasEntrypoints(value));
+  if (all.length === 0) {
+    // A class that names a service but marks nothing is the likelier mistake: say so.
+    const named = Object.entries(mod).find(([, value]) => typeof value === 'function' && declaresServiceName(value));
+    if (named) throw noEntrypoints(named[0], named[1] as Function, file);
+    throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `${file} exports no service classes (classes with entrypoints: @rpc, @http, @eventHandler, @timer or your own)`]);
+  }
   return all.map(([exportName, cls]) => ({ cls: cls as ServiceClass, module: url, exportName }));
 }
 
-function isServiceClass(value: unknown): boolean {
-  if (typeof value !== 'function' || !value.prototype) return false;
-  for (let proto = value.prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
-    for (const key of Object.getOwnPropertyNames(proto)) {
-      const marks = getMethodMarks(Object.getOwnPropertyDescriptor(proto, key)?.value);
-      if (marks && marks.entrypoints.length > 0) return true;
-    }
-  }
-  return false;
+/** `static name = 'greeter'` hides the class's own name, so the export name labels it. */
+function noEntrypoints(exportName: string, cls: Function, file: string): EnokiError {
+  const label = exportName === 'default' ? cls.name || 'default' : exportName;
+  return new EnokiError('ENOKI_ERR_NO_ENTRYPOINTS', [label, `${describeService(cls)}in ${file}`, label]);
 }
+
+function describeService(cls: Function): string {
+  try {
+    return `service '${serviceNameOf(cls)}' `;
+  } catch {
+    return '';
+  }
+}
+
+function declaresServiceName(cls: Function): boolean {
+  try {
+    serviceNameOf(cls);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
 
 function resolveModuleFile(modulePart: string, cwd: string): string | undefined {
   const bases = [modulePart];
   // nameko style: services.service1.service1
-  if (!modulePart.includes('/') && modulePart.includes('.') && !/\.(ts|js|mts|mjs)$/.test(modulePart)) bases.push(modulePart.split('.').join('/'));
+  if (!modulePart.includes('/') && modulePart.includes('.') && !/\.[cm]?[jt]s$/.test(modulePart)) bases.push(modulePart.split('.').join('/'));
   for (const base of bases) {
     const abs = resolve(cwd, base);
-    const candidates = [abs, `${abs}.ts`, `${abs}.mts`, `${abs}.js`, `${abs}.mjs`, resolve(abs, 'index.ts'), resolve(abs, 'index.js')];
+    const candidates = [abs, ...EXTENSIONS.map((ext) => `${abs}${ext}`), ...EXTENSIONS.map((ext) => join(abs, `index${ext}`))];
     for (const candidate of candidates) {
       if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
     }
   }
   return undefined;
+}
+
+/** This copy's version, from the package.json above this file (src/ or dist/src/). */
+function packageVersion(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (!existsSync(manifest)) continue;
+    const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === 'enoki' && pkg.version) return pkg.version;
+  }
+  return 'unknown';
 }

@@ -5,11 +5,15 @@
 //
 // Node 20 has no Symbol.metadata, so marks are kept in a WeakMap keyed by the method's
 // function object: every decorator on one method receives the same function, so
-// `@rpc @cpuBound` and `@cpuBound @rpc` both end up on one record, in either order.
+// `@rpc @cpuBound` and `@cpuBound @rpc` both end up on one record, in either order. The
+// WeakMap is the process registry's (process-registry.ts), so a service module that
+// reached enoki another way (require vs import) still marks the table the runner reads.
 // Both TC39 standard decorators and TypeScript's legacy `experimentalDecorators` call
-// shapes are accepted, so a project's tsconfig choice does not break its services.
+// shapes are accepted, so a project's tsconfig choice does not break its services, and
+// decorate() applies the same decorators from plain JavaScript, which has no syntax for them.
 
 import { EnokiError } from './errors.js';
+import { processRegistry } from './process-registry.js';
 
 export interface CpuBoundOptions {
   /** Abort the call after this many milliseconds (the thread running it is replaced). */
@@ -25,6 +29,7 @@ export interface EntrypointMark {
   readonly options: unknown;
 }
 
+/** What the decorators recorded on one method. */
 export interface MethodMarks {
   /** The method's property name on the class. */
   methodName: string;
@@ -35,7 +40,7 @@ export interface MethodMarks {
   expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
 }
 
-const marks = new WeakMap<Function, MethodMarks>();
+const marks = processRegistry<MethodMarks>().marks;
 
 function marksFor(fn: Function, methodName: string): MethodMarks {
   let record = marks.get(fn);
@@ -83,8 +88,17 @@ function isContext(value: unknown): value is ClassMethodDecoratorContext {
   return typeof value === 'object' && value !== null && 'kind' in value && 'name' in value;
 }
 
-/** A method decorator, accepted in both TC39 and legacy `experimentalDecorators` form. */
-export type MethodDecorator = <T extends Function>(value: T, context: ClassMethodDecoratorContext) => void;
+/**
+ * A method decorator that works in either TypeScript dialect: TC39 standard decorators
+ * (the default) and `experimentalDecorators: true` (NestJS projects and other legacy
+ * setups) give the same service. Also what {@link decorate} takes.
+ */
+export interface MethodDecorator {
+  /** TC39 standard decorator call: the method and its context. */
+  <T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
+  /** `experimentalDecorators` call: the prototype, the method's name, its descriptor. */
+  (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
+}
 
 /**
  * Runs the method in the worker-thread pool instead of on the main event loop, so a
@@ -93,14 +107,71 @@ export type MethodDecorator = <T extends Function>(value: T, context: ClassMetho
  */
 export function cpuBound(options?: CpuBoundOptions): MethodDecorator;
 export function cpuBound<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
+export function cpuBound(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
 export function cpuBound(...args: unknown[]): unknown {
   if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
     const options = { ...((args[0] ?? {}) as CpuBoundOptions) };
     if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) {
       throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['cpuBound', String(options.timeout), 'timeout is a positive number of milliseconds']);
     }
-    return (...inner: unknown[]) => applyMark('cpuBound', inner, (m) => (m.cpuBound = options));
+    return ((...inner: unknown[]) => applyMark('cpuBound', inner, (m) => (m.cpuBound = options))) as MethodDecorator;
   }
   applyMark('cpuBound', args, (m) => (m.cpuBound = {}));
+  return undefined;
+}
+
+/** What {@link decorate} takes for one method: a decorator, or several. */
+export type DecoratorSpec = MethodDecorator | readonly MethodDecorator[];
+
+/**
+ * Applies enoki's decorators without decorator syntax, for plain JavaScript (`.js`, `.mjs`,
+ * `.cjs`), which has none:
+ *
+ *     class Greeter {
+ *       static name = 'greeter';
+ *       hello(name) { return `Hello, ${name}!`; }
+ *       crunch(n) { ... }
+ *       page() { ... }
+ *     }
+ *     decorate(Greeter, { hello: rpc, crunch: [rpc, cpuBound], page: http('GET', '/x') });
+ *
+ * The result is the same service as `@rpc hello(...)` in TypeScript. Returns the class, so
+ * `export const Greeter = decorate(class { ... }, { ... })` works too. The methods must be
+ * defined on the class (or a base class) when decorate is called.
+ */
+export function decorate<C extends abstract new (...args: never[]) => unknown>(
+  cls: C,
+  spec: { readonly [K in keyof InstanceType<C> & string]?: DecoratorSpec },
+): C {
+  if (typeof cls !== 'function' || !cls.prototype) {
+    throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['decorate', String(cls), 'the first argument is the service class']);
+  }
+  if (typeof spec !== 'object' || spec === null) {
+    throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['decorate', cls.name, 'the second argument maps method names to decorators, e.g. { hello: rpc }']);
+  }
+  for (const [key, given] of Object.entries(spec as Record<string, DecoratorSpec | undefined>)) {
+    if (given === undefined) continue;
+    const descriptor = findMethod(cls.prototype as object, key);
+    if (!descriptor) {
+      throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['decorate', `${cls.name}.${key}`, `class ${cls.name} (its static name, if it declares one) has no method ${key}`]);
+    }
+    // Applied last to first, as stacked decorators are (the one nearest the method first).
+    const decorators = (Array.isArray(given) ? [...given] : [given]) as unknown[];
+    for (const decorator of decorators.reverse()) {
+      if (typeof decorator !== 'function') {
+        throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['decorate', `${cls.name}.${key}`, `${String(decorator)} is not a decorator (use rpc, cpuBound, http('GET', '/path'), ...)`]);
+      }
+      // The experimentalDecorators call shape, which every enoki decorator accepts.
+      (decorator as (...args: unknown[]) => unknown)(cls.prototype, key, descriptor);
+    }
+  }
+  return cls;
+}
+
+function findMethod(proto: object, key: string): PropertyDescriptor | undefined {
+  for (let p: object | null = proto; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    const descriptor = Object.getOwnPropertyDescriptor(p, key);
+    if (descriptor) return typeof descriptor.value === 'function' ? descriptor : undefined;
+  }
   return undefined;
 }

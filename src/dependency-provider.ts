@@ -29,10 +29,21 @@
 // does not stop the other providers' hooks.
 
 import type { ExtensionHost } from './extension-host.js';
-import { PROVIDER_BRAND } from './provider-brand.js';
+import { hasProviderBrand, PROVIDER_BRAND } from './provider-brand.js';
 import type { WorkerContext } from './worker-context.js';
 
+/**
+ * True for an instance of any DependencyProvider subclass, recognised by a brand rather
+ * than `instanceof` (see provider-brand.ts).
+ */
+export function isDependencyProvider(value: unknown): value is DependencyProvider {
+  return hasProviderBrand(value);
+}
+
 export abstract class DependencyProvider<T = unknown> {
+  /** Brand read by {@link isDependencyProvider}. */
+  declare readonly [PROVIDER_BRAND]: true;
+
   /** The container this provider is bound to; set before setup(). */
   container!: ExtensionHost;
   /** The field name it was declared under on the service class. */
@@ -62,7 +73,7 @@ export abstract class DependencyProvider<T = unknown> {
   workerTeardown(_ctx: WorkerContext): void | Promise<void> {}
 }
 
-// defineService recognises providers by this brand (see provider-brand.ts).
+// Every provider carries the brand (see provider-brand.ts).
 Object.defineProperty(DependencyProvider.prototype, PROVIDER_BRAND, { value: true });
 
 /** The type a provider injects into the method. */

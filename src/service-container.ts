@@ -12,7 +12,8 @@
 // or without a logging dependency installed.
 
 import type { Logger } from 'pino';
-import { loadConfig, type EnokiConfig } from './config.js';
+import type { EnokiConfig } from './config.js';
+import { resolveConfig, type ConfigInput } from './config-input.js';
 import type { DependencyProvider } from './dependency-provider.js';
 import { createEntrypoints, type Entrypoint } from './entrypoint.js';
 import { EnokiError } from './errors.js';
@@ -21,6 +22,7 @@ import { createLogger } from './logger.js';
 import { acquireWatchdog, type WatchdogLease } from './loop-watchdog-lease.js';
 import type { OffloadExecutor, OffloadHost } from './offload/offload-executor.js';
 import { defineService, type MethodDefinition, type ServiceClass, type ServiceDefinition } from './service-definition.js';
+import { createPoolExecutor } from './offload/pool-executor.js';
 import { createTransport } from './transport/create-transport.js';
 import type { Transport } from './transport/transport.js';
 import { WorkerPath } from './worker-path.js';
@@ -36,7 +38,7 @@ export interface ContainerOptions {
   transport?: Transport;
   logger?: Logger;
   /**
-   * The module that exports the service class, for @cpuBound methods: pool threads
+   * The module that exports the service class, for `@cpuBound` methods: pool threads
    * import it to get the class. `enoki run` sets it; programmatic users pass
    * `import.meta.url` of the service's file, or leave it out and let enoki find it from
    * where the class was decorated.
@@ -44,7 +46,7 @@ export interface ContainerOptions {
   module?: string;
   /** The export name of the class in `module` (default: found by identity). */
   exportName?: string;
-  /** Provide an executor for @cpuBound methods (tests); default: the piscina pool. */
+  /** Provide an executor for `@cpuBound` methods (tests); default: the piscina pool. */
   offload?: OffloadExecutor;
 }
 
@@ -69,9 +71,9 @@ export class ServiceContainer<S = unknown> implements ExtensionHost, OffloadHost
   private stopping: Promise<void> | null = null;
   private readonly shared = new Map<string, unknown>();
 
-  constructor(cls: ServiceClass<S>, config?: EnokiConfig, options: ContainerOptions = {}) {
+  constructor(cls: ServiceClass<S>, config?: ConfigInput, options: ContainerOptions = {}) {
     this.definition = defineService(cls);
-    this.config = config ?? loadConfig();
+    this.config = resolveConfig(config);
     this.options = options;
     this.logger = (options.logger ?? createLogger(this.config.LOGGING)).child({ service: this.definition.name });
     // The container's own provider instances come from one instance of the class; the
@@ -284,7 +286,7 @@ export class ServiceContainer<S = unknown> implements ExtensionHost, OffloadHost
     if (!this.offload) {
       this.offload = this.options.offload
         ? Promise.resolve(this.options.offload)
-        : import('./offload/pool-executor.js').then((m) => m.createPoolExecutor(this));
+        : Promise.resolve().then(() => createPoolExecutor(this));
     }
     return this.offload;
   }

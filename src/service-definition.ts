@@ -4,7 +4,7 @@
 
 import { getMethodMarks, type MethodMarks } from './decorators.js';
 import { EnokiError } from './errors.js';
-import { isDependencyProvider } from './provider-brand.js';
+import { hasProviderBrand } from './provider-brand.js';
 import { readSignature, type Signature } from './signature.js';
 
 // biome-ignore lint: a service class can take any constructor shape
@@ -36,6 +36,25 @@ export function serviceNameOf(cls: Function): string {
   throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [cls.name || '<anonymous>', "it has no `static name = '<service_name>'`"]);
 }
 
+function isEntrypoint(marks: MethodMarks | undefined): marks is MethodMarks {
+  return marks !== undefined && marks.entrypoints.length > 0;
+}
+
+/**
+ * True for a class with at least one entrypoint method (own or inherited): what
+ * `enoki run module` picks from a module's exports, and what a service must have.
+ */
+export function hasEntrypoints(value: unknown): boolean {
+  if (typeof value !== 'function' || !value.prototype) return false;
+  for (let proto = value.prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      if (key !== 'constructor' && isEntrypoint(getMethodMarks(Object.getOwnPropertyDescriptor(proto, key)?.value))) return true;
+    }
+  }
+  return false;
+}
+
+/** Reads (once, cached) what the container needs to know about a service class. */
 export function defineService(cls: ServiceClass): ServiceDefinition {
   const cached = definitions.get(cls);
   if (cached) return cached;
@@ -55,7 +74,7 @@ export function defineService(cls: ServiceClass): ServiceDefinition {
       if (key === 'constructor' || methods.has(key)) continue;
       const fn = Object.getOwnPropertyDescriptor(proto, key)?.value;
       const marks = getMethodMarks(fn);
-      if (!marks || marks.entrypoints.length === 0) continue;
+      if (!isEntrypoint(marks)) continue;
       methods.set(key, { ...marks, methodName: key, signature: readSignature(fn as Function, key) });
     }
   }
@@ -66,7 +85,7 @@ export function defineService(cls: ServiceClass): ServiceDefinition {
   } catch (err) {
     throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [name, `its constructor threw: ${(err as Error).message}`], { cause: err });
   }
-  const dependencyNames = Object.keys(probe).filter((key) => isDependencyProvider(probe[key]));
+  const dependencyNames = Object.keys(probe).filter((key) => hasProviderBrand(probe[key]));
 
   const definition: ServiceDefinition = { cls, name, methods, dependencyNames };
   definitions.set(cls, definition);

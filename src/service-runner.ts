@@ -2,14 +2,16 @@
 // own container with its own connection, started together and stopped together.
 
 import type { Logger } from 'pino';
-import { loadConfig, type EnokiConfig } from './config.js';
+import type { EnokiConfig } from './config.js';
+import { resolveConfig, type ConfigInput } from './config-input.js';
 import { createLogger } from './logger.js';
 import { ServiceContainer, type ContainerOptions } from './service-container.js';
-import type { ServiceClass } from './service-definition.js';
+import { EnokiError } from './errors.js';
+import { hasEntrypoints, type ServiceClass } from './service-definition.js';
 
 export interface RunnerServiceOptions extends ContainerOptions {
   /** This service's own config; default: the runner's. */
-  config?: EnokiConfig;
+  config?: ConfigInput;
 }
 
 export class ServiceRunner {
@@ -17,14 +19,20 @@ export class ServiceRunner {
   readonly config: EnokiConfig;
   readonly logger: Logger;
 
-  constructor(config?: EnokiConfig, options: { logger?: Logger } = {}) {
-    this.config = config ?? loadConfig();
+  constructor(config?: ConfigInput, options: { logger?: Logger } = {}) {
+    this.config = resolveConfig(config);
     this.logger = options.logger ?? createLogger(this.config.LOGGING);
   }
 
   add<S>(cls: ServiceClass<S>, options: RunnerServiceOptions = {}): ServiceContainer<S> {
     const { config, ...containerOptions } = options;
-    const container = new ServiceContainer(cls, config ?? this.config, { logger: this.logger, ...containerOptions });
+    // A runner serves its services' entrypoints; one with none would start and answer nothing.
+    if (!hasEntrypoints(cls)) {
+      // `static name = '...'` (the service name) hides the class's own name.
+      const label = options.exportName ?? cls.name ?? 'Service';
+      throw new EnokiError('ENOKI_ERR_NO_ENTRYPOINTS', [label, options.module ? `in ${options.module}` : 'added to a ServiceRunner', label]);
+    }
+    const container = new ServiceContainer(cls, config === undefined ? this.config : resolveConfig(config), { logger: this.logger, ...containerOptions });
     if (this.containers.some((c) => c.serviceName === container.serviceName)) {
       throw new Error(`service ${container.serviceName} was added twice to one runner`);
     }

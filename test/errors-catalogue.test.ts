@@ -36,6 +36,8 @@ const PINNED: Record<string, boolean> = {
   ENOKI_ERR_DISPATCHER_CLOSED: false,
   ENOKI_ERR_EVENT_SOURCE: false,
   ENOKI_ERR_EVENT_TYPE: false,
+  ENOKI_ERR_DUPLICATE_COPY: false,
+  ENOKI_ERR_NO_ENTRYPOINTS: false,
 };
 
 function sources(dir: string): string[] {

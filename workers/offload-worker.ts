@@ -1,4 +1,4 @@
-// Runs @cpuBound calls inside a pool thread (loaded by pool-thread.mjs, once per thread).
+// Runs @cpuBound calls inside a pool thread (loaded by pool-thread.ts, once per thread).
 //
 // A thread imports the service's module itself, so the class, and its statics, exist once
 // per thread: `static model = loadModel(...)` runs on the first call a thread serves, and
@@ -17,8 +17,10 @@ import { wrap, type Remote } from 'comlink';
 import { performance } from 'node:perf_hooks';
 import { MessageChannel, parentPort, threadId, type MessagePort } from 'node:worker_threads';
 import * as errors from '../src/errors.js';
+import { moduleExports } from '../src/module-exports.js';
 import { serviceNameOf } from '../src/service-definition.js';
 import { safeString, toError } from '../src/thrown-values.js';
+import { ensureTypeScriptLoader, isTypeScriptModule } from '../src/typescript-loader.js';
 import { installErrorTransfer, portEndpoint } from './comlink-bridge.js';
 import {
   OFFLOAD_TAG,
@@ -130,7 +132,8 @@ function loadClass(ref: ServiceRef): Promise<ServiceCtor> {
 async function findClass(ref: ServiceRef): Promise<ServiceCtor> {
   let ns: Record<string, unknown>;
   try {
-    ns = (await import(ref.module)) as Record<string, unknown>;
+    if (isTypeScriptModule(ref.module)) await ensureTypeScriptLoader();
+    ns = moduleExports((await import(ref.module)) as Record<string, unknown>);
   } catch (err) {
     throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [ref.serviceName, `a pool thread could not import ${ref.module}: ${describeError(err).name}: ${(err as Error)?.message ?? String(err)}`], {
       cause: err,

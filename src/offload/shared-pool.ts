@@ -20,7 +20,10 @@ import type { MessagePort } from 'node:worker_threads';
 import type { PoolConfig } from '../config.js';
 import { isThreadMessage, type OffloadTask, type TaskReturn, type ThreadMessage } from '../../workers/protocol.js';
 
-const POOL_THREAD = new URL('../../workers/pool-thread.mjs', import.meta.url).href;
+// Installed, this file is dist/src/offload/shared-pool.js and threads start from the
+// compiled entry beside it. Run from source (this repository), it is a .ts file and threads
+// start from an entry that registers tsx for enoki's own TypeScript first.
+const POOL_THREAD = new URL(import.meta.url.endsWith('.ts') ? '../../workers/dev-thread.mjs' : '../../workers/pool-thread.js', import.meta.url).href;
 
 export type ThreadMessageHandler = (message: ThreadMessage) => void;
 

@@ -9,7 +9,7 @@
 
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
-import { loadConfig, type EnokiConfig } from '../config.js';
+import { resolveConfig, type ConfigInput } from '../config-input.js';
 import { EnokiError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createTransport } from '../transport/create-transport.js';
@@ -52,8 +52,8 @@ export class ClusterRpcProxy {
   ) {}
 
   /** Connect once; call `close()` (or `await using`) when done. */
-  static async connect<M = Record<string, unknown>>(config?: EnokiConfig | string, options: ClientOptions = {}): Promise<ClusterClient<M>> {
-    const resolved = typeof config === 'string' || config === undefined ? loadConfig(config) : config;
+  static async connect<M = Record<string, unknown>>(config?: ConfigInput, options: ClientOptions = {}): Promise<ClusterClient<M>> {
+    const resolved = resolveConfig(config);
     const name = options.name ?? 'standalone_rpc_proxy';
     const logger = options.logger ?? createLogger(resolved.LOGGING, 'enoki-client');
     const transport = options.transport ?? createTransport(resolved, `enoki client ${name}`, logger);

@@ -6,6 +6,7 @@ import { addEntrypointMark, defineEntrypointKind } from '../entrypoint.js';
 import { EnokiError } from '../errors.js';
 import { RpcConsumer } from './rpc-consumer.js';
 
+/** Options of {@link rpc}. */
 export interface RpcOptions {
   /** Wire name, when it should differ from the method name. */
   name?: string;
@@ -30,17 +31,18 @@ export const rpcEntrypoint = defineEntrypointKind<RpcMark>({
  */
 export function rpc(options?: RpcOptions): MethodDecorator;
 export function rpc<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
+export function rpc(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
 export function rpc(...args: unknown[]): unknown {
   if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
     const options = (args[0] ?? {}) as RpcOptions;
     if (options.name !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.name)) {
       throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['rpc', options.name, 'an RPC name is letters, digits and _ (no dots)']);
     }
-    return (...inner: unknown[]) =>
+    return ((...inner: unknown[]) =>
       applyMark('rpc', inner, (m) => {
         addEntrypointMark(m, rpcEntrypoint, { name: options.name });
         if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
-      });
+      })) as MethodDecorator;
   }
   applyMark('rpc', args, (m) => addEntrypointMark(m, rpcEntrypoint, { name: undefined }));
   return undefined;

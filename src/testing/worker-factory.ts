@@ -4,7 +4,7 @@
 // values, @cpuBound) start a container and use entrypointHook instead.
 
 import { defineService, type ServiceClass } from '../service-definition.js';
-import { DependencyProvider } from '../dependency-provider.js';
+import { isDependencyProvider, type DependencyProvider } from '../dependency-provider.js';
 import { fakeFor, type FakeOptions } from './fakes.js';
 import { notDependencies } from './usage-error.js';
 
@@ -35,7 +35,7 @@ export function workerFactory<S>(cls: ServiceClass<S>, overrides: DependencyOver
     const provider = instance[name];
     instance[name] = Object.hasOwn(overrides, name)
       ? (overrides as Record<string, unknown>)[name]
-      : fakeFor(provider instanceof DependencyProvider ? provider : undefined, name, options);
+      : fakeFor(isDependencyProvider(provider) ? provider : undefined, name, options);
   }
   return instance as S;
 }
