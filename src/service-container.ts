@@ -281,7 +281,7 @@ export class ServiceContainer<S = unknown> implements ExtensionHost, OffloadHost
     }
   }
 
-  /** The executor for @cpuBound methods, made on first use (the worker path calls it). */
+  /** The executor for `@cpuBound` methods, made on first use (the worker path calls it). */
   getOffload(): Promise<OffloadExecutor> {
     if (!this.offload) {
       this.offload = this.options.offload

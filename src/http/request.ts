@@ -25,7 +25,7 @@ export interface HttpRequest<Body = unknown> {
   /**
    * `application/json` and `*+json`: the parsed value. `text/*`: a string (decoded with
    * the declared charset). `application/x-www-form-urlencoded`: an object like `query`.
-   * Anything else: the raw bytes (a Buffer; a Uint8Array inside a @cpuBound handler).
+   * Anything else: the raw bytes (a Buffer; a Uint8Array inside a `@cpuBound` handler).
    * No body: undefined.
    */
   body: Body;

@@ -42,7 +42,7 @@ export function json(value: unknown, status = 200, headers?: HttpResponseHeaders
 }
 
 /**
- * Throw from an @http method to answer with a given status: `throw new HttpError(404,
+ * Throw from an `@http` method to answer with a given status: `throw new HttpError(404,
  * 'no such user')` answers 404 `Error: HttpError: no such user`. Subclass it to name the
  * error. It is an ExpectedError, so it is logged at warn level, without a stack.
  */

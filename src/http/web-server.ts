@@ -243,7 +243,7 @@ export interface WebServerAddress {
 
 /**
  * Where the web server for a config (its WEB_SERVER_ADDRESS) listens, while a service
- * with @http methods runs in this process; undefined otherwise. With port 0 in the
+ * with `@http` methods runs in this process; undefined otherwise. With port 0 in the
  * config, this is how to learn the port the system chose.
  */
 export function webServerAddress(config: Pick<EnokiConfig, 'WEB_SERVER_ADDRESS'> | string): WebServerAddress | undefined {

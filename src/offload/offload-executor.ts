@@ -6,7 +6,7 @@ import type { ExtensionHost } from '../extension-host.js';
 import type { MethodDefinition } from '../service-definition.js';
 import type { WorkerContext } from '../worker-context.js';
 
-/** Runs a @cpuBound method somewhere other than the main event loop. */
+/** Runs a `@cpuBound` method somewhere other than the main event loop. */
 export interface OffloadExecutor {
   run(request: OffloadRequest): Promise<unknown>;
   /** Graceful: let running tasks finish (up to graceMs). Otherwise abort them now. */
