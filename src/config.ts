@@ -12,61 +12,111 @@ import { availableParallelism } from 'node:os';
 import yaml from 'js-yaml';
 import { EnokiError } from './errors.js';
 
+/**
+ * A pino log level. In config.yaml, Python's names are read too: `warning` is warn,
+ * `critical` is fatal, `notset` is trace (numbers are refused: Python and pino disagree).
+ */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
+/**
+ * The LOGGING section, as loaded. In config.yaml it is a level (`LOGGING: debug`), a
+ * mapping of these keys, or a nameko `logging.dictConfig` (of which only the root level is
+ * read). Default: `{ level: info, destination: stderr, pretty: auto }`.
+ */
 export interface LoggingConfig {
+  /** Default `'info'`. */
   level: LogLevel;
-  /** 'stderr', 'stdout', or a file path. */
+  /** 'stderr' (default), 'stdout', or a file path (its directories are created). */
   destination: 'stderr' | 'stdout' | (string & {});
-  /** 'auto' = pretty when the destination is a TTY. */
+  /** 'auto' (default) = pretty when the destination is a TTY, JSON lines otherwise. */
   pretty: 'auto' | boolean;
 }
 
+/**
+ * The POOL section, as loaded: the worker-thread pool that runs `@cpuBound` methods. Keys
+ * are camelCase here and snake_case in config.yaml (`idle_timeout`, `max_queue`,
+ * `max_memory_mb`, `shutdown_grace`).
+ */
 export interface PoolConfig {
+  /** Threads in the pool; default: the machine's available parallelism (CPU count). */
   threads: number;
-  /** Seconds an idle pool thread lives before it is ended. */
+  /** Seconds an idle pool thread lives before it is ended (default 60). */
   idleTimeout: number;
+  /**
+   * Tasks that may wait for a free thread; past it, calls fail with `ENOKI_ERR_POOL_FULL`.
+   * `'auto'` (default) sets no cap, since each service already admits at most `max_workers` calls.
+   */
   maxQueue: number | 'auto';
+  /**
+   * Heap limit per thread, in MB: a thread over it dies, its call fails with
+   * `ENOKI_ERR_WORKER_DIED`, and the pool replaces it. Default null: no limit of enoki's.
+   */
   maxMemoryMb: number | null;
   /**
-   * Seconds running pool tasks get to finish at shutdown before their threads are ended;
-   * also how long a stop waits for an unreachable broker before it drops the replies it
-   * cannot send (see ServiceContainer.dropRepliesIfBrokerStaysDown).
+   * Seconds running pool tasks get to finish at shutdown before their threads are ended
+   * (default 30); also how long a stop waits for an unreachable broker before it drops
+   * the replies it cannot send (see ServiceContainer.dropRepliesIfBrokerStaysDown).
    */
   shutdownGrace: number;
 }
 
-/** TLS for amqps://. ca, cert and key are file paths. */
+/**
+ * The AMQP_SSL section, as loaded: TLS for the broker connection. ca, cert and key are
+ * file paths. When set, an amqp:// URI is connected with TLS too, as kombu does for
+ * nameko. config.yaml may use nameko's Python names instead (`ca_certs`, `certfile`,
+ * `keyfile`, `cert_reqs`); `AMQP_SSL: true` means TLS with no files of its own.
+ */
 export interface TlsConfig {
+  /** CA certificate file that the server's certificate must chain to. */
   ca?: string;
+  /** Client certificate file. */
   cert?: string;
+  /** Client private key file. */
   key?: string;
+  /** Passphrase of the private key (masked by `show-config`). */
   passphrase?: string;
+  /** Refuse a server whose certificate does not verify (default true; `cert_reqs: CERT_NONE` sets false). */
   rejectUnauthorized: boolean;
 }
 
+/**
+ * A loaded config: config.yaml's keys with `${VAR}` substituted, values checked and
+ * defaults applied, as {@link loadConfig} returns it. Keys enoki does not know are kept
+ * for user code (`config.DATABASE_URL`).
+ */
 export interface EnokiConfig {
-  /** amqp://, amqps:// or memory:// (pyamqp:// is accepted and normalised to amqp://). */
+  /**
+   * amqp://, amqps:// or memory:// (pyamqp:// is accepted and normalised to amqp://);
+   * default `amqp://guest:guest@localhost:5672/`.
+   */
   AMQP_URI: string;
+  /** `host:port` where `@http` entrypoints listen (a bare port means host 0.0.0.0); default `0.0.0.0:8000`. */
   WEB_SERVER_ADDRESS: string;
+  /** Topic exchange for requests and replies; default `nameko-rpc` (keep it to share a broker with nameko). */
   rpc_exchange: string;
+  /** Concurrent calls per service, also its queue's prefetch; default 10. */
   max_workers: number;
+  /** Parent call ids kept in `nameko.call_id_stack`, besides the current one; default 10. */
   parent_calls_tracked: number;
-  /** Seconds; 0 disables AMQP heartbeats. */
+  /** Seconds; 0 disables AMQP heartbeats. Default 60. */
   HEARTBEAT: number;
-  /** Default client call timeout in seconds; null = wait forever. */
+  /** Default client call timeout in seconds; null (the default) = wait forever. */
   RPC_TIMEOUT: number | null;
-  /** Bytes. */
+  /** Largest request body accepted (an RPC message, an HTTP request body), in bytes; default 4194304 (4 MiB). */
   MAX_MESSAGE_SIZE: number;
-  /** Send the JS stack in error replies. */
+  /** Send the JS stack in error replies (callers see `RemoteError.remoteStack`); default false. */
   INCLUDE_REMOTE_STACK: boolean;
+  /** Log level, destination and format. */
   LOGGING: LoggingConfig;
+  /** The worker-thread pool for `@cpuBound` methods. */
   POOL: PoolConfig;
+  /** TLS for the broker connection; null (the default) when not configured. */
   AMQP_SSL: TlsConfig | null;
   /** Keys enoki does not know are kept (after substitution) for user code. */
   readonly [key: string]: unknown;
 }
 
+/** Options of {@link loadConfig}. */
 export interface LoadOptions {
   /** Where `${VAR}` is looked up; default process.env. */
   env?: NodeJS.ProcessEnv;

@@ -6,7 +6,12 @@
 export const HEADER_PREFIX = 'nameko';
 export const CALL_ID_STACK_KEY = 'call_id_stack';
 
-/** Context data travels as headers; only plain JSON-able values are kept. */
+/**
+ * The context data of a call: its `nameko.*` headers without the prefix (`language`,
+ * `user_id`, `auth_token`, any custom key). A call passes it on to the calls it makes and
+ * the events it dispatches. It travels as AMQP headers, so use plain JSON-able values;
+ * null and undefined are not sent.
+ */
 export type ContextData = Record<string, unknown>;
 
 /** Split 'nameko.*' headers into context data; other headers are not ours and stay out. */

@@ -15,6 +15,7 @@
 import { EnokiError } from './errors.js';
 import { processRegistry } from './process-registry.js';
 
+/** Options of {@link cpuBound}: `@cpuBound({ timeout: 60_000 })`. */
 export interface CpuBoundOptions {
   /** Abort the call after this many milliseconds (the thread running it is replaced). */
   timeout?: number;
@@ -103,7 +104,8 @@ export interface MethodDecorator {
 /**
  * Runs the method in the worker-thread pool instead of on the main event loop, so a
  * long computation cannot starve the AMQP heartbeat. Combine with any entrypoint decorator
- * (@rpc, @http, @eventHandler, @timer) in any order: `@rpc @cpuBound` or `@cpuBound({ timeout: 60_000 }) @rpc`.
+ * (`@rpc`, `@http`, `@eventHandler`, `@timer`, your own) in any order: `@rpc @cpuBound` or
+ * `@cpuBound({ timeout: 60_000 }) @rpc`.
  */
 export function cpuBound(options?: CpuBoundOptions): MethodDecorator;
 export function cpuBound<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;

@@ -14,6 +14,11 @@ export interface ErrorSpec {
   readonly retryable: boolean;
 }
 
+/**
+ * Every error code enoki raises (`ENOKI_ERR_*`), with its message template (`%s` filled in
+ * order from the error's arguments) and whether retrying the same operation can help.
+ * Codes are stable, never renamed or reused: match on `err.code`, not on message text.
+ */
 export const ERROR_CATALOGUE = {
   ENOKI_ERR_CONFIG_FILE: { message: 'cannot read config file %s: %s', retryable: false },
   ENOKI_ERR_CONFIG_INVALID: { message: 'invalid config %s in %s: %s', retryable: false },
@@ -56,6 +61,7 @@ export const ERROR_CATALOGUE = {
   },
 } as const satisfies Record<string, ErrorSpec>;
 
+/** One of enoki's error codes, the keys of {@link ERROR_CATALOGUE}. */
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
 function format(template: string, args: readonly unknown[]): string {
@@ -63,15 +69,23 @@ function format(template: string, args: readonly unknown[]): string {
   return template.replace(/%s/g, () => (i < args.length ? String(args[i++]) : '%s'));
 }
 
+/** Options of the {@link EnokiError} constructor. */
 export interface EnokiErrorOptions {
+  /** The underlying error, kept as the standard `Error.cause`. */
   cause?: unknown;
 }
 
 /** Base class of every error enoki raises itself. */
 export class EnokiError extends Error {
+  /** The stable `ENOKI_ERR_*` code: what to match on. */
   readonly code: ErrorCode;
+  /** True when the same operation may succeed if simply tried again later. */
   readonly retryable: boolean;
 
+  /**
+   * @param code - The error's code; its catalogue entry gives the message template.
+   * @param args - Values for the template's `%s` placeholders, in order.
+   */
   constructor(code: ErrorCode, args: readonly unknown[] = [], options: EnokiErrorOptions = {}) {
     const spec: ErrorSpec = ERROR_CATALOGUE[code];
     super(format(spec.message, args), options.cause === undefined ? undefined : { cause: options.cause });
@@ -177,6 +191,10 @@ export class ExpectedError extends Error {
   }
 }
 
+/**
+ * True when `err` is an {@link EnokiError} and, if `code` is given, has that code:
+ * `if (isEnokiError(err, 'ENOKI_ERR_RPC_TIMEOUT')) ...`. Narrows `err`'s type.
+ */
 export function isEnokiError(err: unknown, code?: ErrorCode): err is EnokiError {
   return err instanceof EnokiError && (code === undefined || err.code === code);
 }

@@ -12,10 +12,16 @@ import type { MethodDefinition, ServiceDefinition } from './service-definition.j
 import type { Transport } from './transport/transport.js';
 import type { EntrypointKind, WorkerContext } from './worker-context.js';
 
-/** What one call came to, as spawnWorker resolves it and onWorkerDone listeners see it. */
+/**
+ * How one call ended, as spawnWorker resolves it, and as onWorkerDone listeners and
+ * enoki/testing's entrypointWaiter see it, once its teardown hooks have run.
+ */
 export interface WorkerOutcome {
+  /** The call's worker context. */
   ctx: WorkerContext;
+  /** What the method returned (undefined when it threw). */
   result: unknown;
+  /** What the method threw (or the error that kept it from running, such as a failed getDependency); undefined on success. */
   error: Error | undefined;
 }
 
@@ -34,7 +40,11 @@ export interface SpawnOptions {
   handleResult?: (ctx: WorkerContext, result: unknown, error: Error | undefined) => Promise<void> | void;
 }
 
-/** Where a container is in its life: see ServiceContainer.start/stop/kill. */
+/**
+ * Where a container is in its life: `'created'`, `'starting'`, `'running'`, `'stopping'`,
+ * `'stopped'` (after a graceful stop; it can be started again), or `'killed'` (after a
+ * forced stop).
+ */
 export type ContainerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'killed';
 
 /** The container, as entrypoints and dependency providers use it. */

@@ -33,9 +33,15 @@ export type { OffloadExecutor, OffloadRequest } from './offload/offload-executor
 /** Set on globalThis in worker-pool threads (workers/protocol.ts POOL_THREAD_MARK). */
 const POOL_THREAD_MARK = Symbol.for('enoki.poolThread');
 
+/** Options of a {@link ServiceContainer} (and, through ServiceRunner.add, of each service of a runner). */
 export interface ContainerOptions {
-  /** A transport to use instead of one made from AMQP_URI (tests, shared connections). */
+  /**
+   * A transport to use instead of one made from AMQP_URI (tests, shared connections).
+   *
+   * @internal
+   */
   transport?: Transport;
+  /** Logger for the container (it adds the service name); default: one made from the config's LOGGING. */
   logger?: Logger;
   /**
    * The module that exports the service class, for `@cpuBound` methods: pool threads
@@ -46,18 +52,32 @@ export interface ContainerOptions {
   module?: string;
   /** The export name of the class in `module` (default: found by identity). */
   exportName?: string;
-  /** Provide an executor for `@cpuBound` methods (tests); default: the piscina pool. */
+  /**
+   * Provide an executor for `@cpuBound` methods (tests); default: the piscina pool.
+   *
+   * @internal
+   */
   offload?: OffloadExecutor;
 }
 
 /**
+ * One service class, run: the container owns the service's dependency providers, its
+ * entrypoints (the RPC consumer, the `@http` routes), its broker connection, and the path
+ * every call takes (a fresh service instance, injected dependencies, the worker hooks, one
+ * of `max_workers` slots). Every error a method throws is logged with its stack, with or
+ * without a logging dependency. A ServiceRunner makes one per service; make one directly
+ * to run a single service, or in tests (enoki/testing's serviceFixtures).
+ *
  * `S` is the service class's instance type. Nothing at run time uses it; it lets test
  * helpers (enoki/testing's entrypointHook) check method names and argument types.
  */
-export class ServiceContainer<S = unknown> implements ExtensionHost, OffloadHost {
+export class ServiceContainer<S = unknown> implements ExtensionHost {
   readonly definition: ServiceDefinition;
+  /** The resolved config the service runs with. */
   readonly config: EnokiConfig;
+  /** The container's logger: the given (or configured) one, with the service name bound. */
   readonly logger: Logger;
+  /** The options the container was made with. */
   readonly options: ContainerOptions;
   /** Providers declared on the service, by field name. */
   readonly providers: ReadonlyMap<string, DependencyProvider>;
@@ -65,7 +85,11 @@ export class ServiceContainer<S = unknown> implements ExtensionHost, OffloadHost
   private readonly workers: WorkerPath;
   private entrypoints: Entrypoint[] = [];
   private offload: Promise<OffloadExecutor> | null = null;
-  /** The loop watchdog's lease while running; the worker path reports methods to it. */
+  /**
+   * The loop watchdog's lease while running; the worker path reports methods to it.
+   *
+   * @internal
+   */
   watchdog: WatchdogLease | null = null;
   private stateValue: ContainerState = 'created';
   private stopping: Promise<void> | null = null;
@@ -90,10 +114,12 @@ export class ServiceContainer<S = unknown> implements ExtensionHost, OffloadHost
     this.workers = new WorkerPath(this);
   }
 
+  /** The service's name (its `static name`), which prefixes its RPC routing keys. */
   get serviceName(): string {
     return this.definition.name;
   }
 
+  /** Where the container is in its life. */
   get state(): ContainerState {
     return this.stateValue;
   }
@@ -103,7 +129,11 @@ export class ServiceContainer<S = unknown> implements ExtensionHost, OffloadHost
     return this.workers.active;
   }
 
-  /** The container's broker connection, opened on first use. */
+  /**
+   * The container's broker connection, opened on first use.
+   *
+   * @internal
+   */
   getTransport(): Promise<Transport> {
     if (!this.transportPromise) {
       const transport = this.options.transport ?? createTransport(this.config, `enoki ${this.serviceName}`, this.logger);
@@ -124,6 +154,14 @@ export class ServiceContainer<S = unknown> implements ExtensionHost, OffloadHost
     return this.shared.get(key) as T;
   }
 
+  /**
+   * Start the service: every provider's `setup()` then `start()`, the worker pool when a
+   * method is `@cpuBound`, then the entrypoints, so calls arrive only once dependencies
+   * are ready. If a step fails, the error is logged, the container is killed and the
+   * error is rethrown. Needs a new or stopped container (else `ENOKI_ERR_CONTAINER_STATE`),
+   * and is refused inside a worker-pool thread: a module that defines a `@cpuBound`
+   * service must not start services when it is imported.
+   */
   async start(): Promise<void> {
     if (this.stateValue !== 'created' && this.stateValue !== 'stopped') {
       throw new EnokiError('ENOKI_ERR_CONTAINER_STATE', [this.serviceName, this.stateValue, 'start() needs a new or stopped container']);
@@ -281,7 +319,11 @@ export class ServiceContainer<S = unknown> implements ExtensionHost, OffloadHost
     }
   }
 
-  /** The executor for `@cpuBound` methods, made on first use (the worker path calls it). */
+  /**
+   * The executor for `@cpuBound` methods, made on first use (the worker path calls it).
+   *
+   * @internal
+   */
   getOffload(): Promise<OffloadExecutor> {
     if (!this.offload) {
       this.offload = this.options.offload

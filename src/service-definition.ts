@@ -7,15 +7,25 @@ import { EnokiError } from './errors.js';
 import { hasProviderBrand } from './provider-brand.js';
 import { readSignature, type Signature } from './signature.js';
 
+/**
+ * A service class: made with no arguments (a fresh instance serves every call), and
+ * named by `static name = '...'` (as nameko's `name`) or `static serviceName`. `T` is
+ * its instance type.
+ */
 // biome-ignore lint: a service class can take any constructor shape
 export type ServiceClass<T = any> = (new () => T) & { readonly name: string };
 
+/** One entrypoint method of a service: its marks, and its parameters as read from its source. */
 export interface MethodDefinition extends MethodMarks {
+  /** Its parameters: how an entrypoint binds keyword arguments to them. */
   readonly signature: Signature;
 }
 
+/** A service class read once: its name, its entrypoint methods and its dependency fields. */
 export interface ServiceDefinition {
+  /** The class itself. */
   readonly cls: ServiceClass;
+  /** The service name (`static name`). */
   readonly name: string;
   /** Every method with at least one entrypoint, by property name. */
   readonly methods: ReadonlyMap<string, MethodDefinition>;

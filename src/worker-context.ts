@@ -6,30 +6,52 @@ import { randomUUID } from 'node:crypto';
 import { capCallIdStack, type ContextData } from './context-headers.js';
 
 /**
- * Which kind of entrypoint started the call: the built-in kinds, 'direct' for
- * enoki/testing's entrypointHook, or the name of a user-written kind (see defineEntrypoint).
+ * How a call arrived: `'rpc'` (an AMQP request), `'http'` (a request to an `@http` route),
+ * `'event'` (an `@eventHandler`), `'timer'` (a `@timer` tick), `'direct'` (enoki/testing's
+ * entrypointHook, no message at all), or the name of a user-written kind (see
+ * defineEntrypoint).
  */
 export type EntrypointKind = 'rpc' | 'http' | 'event' | 'timer' | 'direct' | (string & {});
 
+/**
+ * What a {@link WorkerContext} is made from. The container makes one per call; a test
+ * can make one to drive a dependency provider's hooks by hand.
+ */
 export interface WorkerContextInit {
+  /** The service's name. */
   serviceName: string;
+  /** The method's property name on the class (not its RPC name). */
   methodName: string;
+  /** How the call arrived. */
   entrypoint: EntrypointKind;
+  /** Positional arguments, kwargs already bound to parameter names. */
   args: readonly unknown[];
+  /** The call's context data (copied); default: none. */
   contextData?: ContextData;
   /** The caller's call id stack, from the request headers. */
   parentCallIdStack?: readonly string[];
+  /** Parent call ids the call id stack keeps (the config's `parent_calls_tracked`). */
   parentCallsTracked: number;
 }
 
+/**
+ * What one call (a "worker", in nameko's terms) knows about itself: its service and
+ * method, how it arrived, its arguments, its call id and call id stack, and its context
+ * data. Dependency providers receive it in every hook; RpcProxy passes its call id stack
+ * and context data on to the calls the method makes.
+ */
 export class WorkerContext {
+  /** The service's name. */
   readonly serviceName: string;
+  /** The method's property name on the class. */
   readonly methodName: string;
+  /** How the call arrived. */
   readonly entrypoint: EntrypointKind;
   /** Positional arguments after kwargs were bound to parameter names. */
   readonly args: readonly unknown[];
   /** `nameko.*` headers without the prefix: language, user_id, auth_token, any custom key. */
   readonly contextData: ContextData;
+  /** `performance.now()` when the call began, in milliseconds: for elapsed times. */
   readonly startedAt: number;
   readonly #parentCallIdStack: readonly string[] | undefined;
   readonly #parentCallsTracked: number;
@@ -67,6 +89,7 @@ export class WorkerContext {
     return stack.length > 1 ? stack[stack.length - 2] : undefined;
   }
 
+  /** The call id at the root of the chain: the oldest id kept in the stack. */
   get originCallId(): string {
     return this.callIdStack[0] ?? this.callId;
   }

@@ -19,6 +19,7 @@ import type { InboundMessage, QueueSpec, Subscription } from '../transport/trans
 import { checkSourceService } from './event-publisher.js';
 import { checkEventType, decodeEvent, eventExchange, HANDLER_TYPES, queueFor, type HandlerType } from './event-wire.js';
 
+/** Options of {@link eventHandler}, as nameko's `event_handler` keyword arguments. */
 export interface EventHandlerOptions {
   /** How handlers share events (default 'service_pool'; see README "Events"). */
   handlerType?: HandlerType;

@@ -16,9 +16,15 @@ import { createTransport } from '../transport/create-transport.js';
 import type { Transport } from '../transport/transport.js';
 import { checkSourceService, publishEvent, UnroutableEvents } from './event-publisher.js';
 
+/** Options of {@link eventDispatcher}. */
 export interface EventDispatcherOptions {
+  /** Where the dispatcher logs (unroutable events at debug level); default: one made from the config's LOGGING. */
   logger?: Logger;
-  /** Use this transport instead of one made from AMQP_URI; the caller owns it (close() leaves it open). */
+  /**
+   * Use this transport instead of one made from AMQP_URI; the caller owns it (close() leaves it open).
+   *
+   * @internal
+   */
   transport?: Transport;
 }
 
@@ -29,6 +35,7 @@ export interface StandaloneEventDispatcher {
   readonly unroutable: number;
   /** Close the connection (a dispatch after close() rejects). */
   close(): Promise<void>;
+  /** close(), for `await using dispatch = await eventDispatcher(config)`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

@@ -25,7 +25,7 @@ export interface HttpOptions {
 /**
  * Marks a method as an HTTP entrypoint on the process's web server
  * (WEB_SERVER_ADDRESS): `@http('GET', '/hello/:name')`. Several methods may be given
- * as 'GET,POST'. `{ expected: [InvalidInput] }` declares caller errors (400), as for @rpc.
+ * as 'GET,POST'. `{ expected: [InvalidInput] }` declares caller errors (400), as for `@rpc`.
  */
 export function http(method: string, path: string, options: HttpOptions = {}): MethodDecorator {
   if (typeof method !== 'string' || typeof path !== 'string') {

@@ -6,9 +6,16 @@
 
 import type { IncomingMessage } from 'node:http';
 
+/** Request headers by lower-case name, as node:http gives them; some repeated headers are arrays. */
 export type HttpHeaders = Record<string, string | string[] | undefined>;
+/** A parsed query string (or urlencoded form body): a repeated key gives an array. */
 export type HttpQuery = Record<string, string | string[]>;
 
+/**
+ * What an `@http` method receives. It is plain data, with no socket, stream or function,
+ * so it survives structured clone into a pool thread for a `@cpuBound` handler. `Body`
+ * types `body` for the handler; it is not checked at run time.
+ */
 export interface HttpRequest<Body = unknown> {
   /** Upper case: 'GET', 'POST', ... */
   method: string;

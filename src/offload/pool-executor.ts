@@ -37,7 +37,7 @@ class ShutDown {
   constructor(readonly reason: string) {}
 }
 
-/** Called by ServiceContainer (through a dynamic import) when a service has @cpuBound methods. */
+/** Called by ServiceContainer when a service has `@cpuBound` methods: makes the executor that runs them in the shared pool. */
 export async function createPoolExecutor(container: OffloadHost): Promise<OffloadExecutor> {
   const { definition, options } = container;
   const module = options.module !== undefined ? moduleUrl(options.module) : await locateModule(definition.cls);

@@ -21,11 +21,18 @@ import { decodeReply, deserializeError, encodeRequest, JSON_CONTENT_TYPE } from 
 
 const REPLY_QUEUE_EXPIRES_MS = 300_000;
 
+/** Options of one call: {@link ClusterRpcProxy.call}'s `options`. */
 export interface CallOptions {
+  /** Keyword arguments, bound to the method's parameter names as a Python caller's are. */
   kwargs?: Record<string, unknown>;
+  /** Context data for this call, sent as `nameko.<key>` headers (over the client's own). */
   contextData?: ContextData;
+  /** The call id stack sent as `nameko.call_id_stack`; a ClusterRpcProxy always sends its own. */
   callIdStack?: readonly string[];
-  /** Milliseconds; undefined or null = wait forever. */
+  /**
+   * Milliseconds to wait for the reply; null waits forever. Left out, ClusterRpcProxy
+   * uses the client's default (ClientOptions.timeoutMs, else RPC_TIMEOUT).
+   */
   timeoutMs?: number | null;
 }
 

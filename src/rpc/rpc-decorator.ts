@@ -6,11 +6,14 @@ import { addEntrypointMark, defineEntrypointKind } from '../entrypoint.js';
 import { EnokiError } from '../errors.js';
 import { RpcConsumer } from './rpc-consumer.js';
 
-/** Options of {@link rpc}. */
+/** Options of {@link rpc}: `@rpc({ name: 'alias', expected: [InvalidInput] })`. */
 export interface RpcOptions {
   /** Wire name, when it should differ from the method name. */
   name?: string;
-  /** Errors this method raises on bad input (nameko's `expected_exceptions`). */
+  /**
+   * Errors this method raises on bad input (nameko's `expected_exceptions`): they are
+   * logged at warn level without a stack.
+   */
   expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
 }
 

@@ -3,12 +3,11 @@
 
 import type { ServiceContainer } from '../service-container.js';
 import type { MethodDefinition } from '../service-definition.js';
+import type { AnyFunction } from './fakes.js';
 import { usageError } from './usage-error.js';
 
-// biome-ignore lint: any function shape
-type AnyFunction = (...args: any[]) => any;
-
-type MethodKeys<S> = { [K in keyof S]-?: S[K] extends AnyFunction ? K : never }[keyof S] & string;
+/** The names of S's methods: its string keys whose values are functions. */
+export type MethodKeys<S> = { [K in keyof S]-?: S[K] extends AnyFunction ? K : never }[keyof S] & string;
 
 /** A method name of service S; any string when the container's class is not known statically. */
 export type EntrypointName<S> = unknown extends S ? string : MethodKeys<S>;

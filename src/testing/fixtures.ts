@@ -21,6 +21,7 @@ import { resetMemoryBroker } from '../transport/memory-transport.js';
 /** vitest's, jest's or node:test's `afterEach`. */
 export type AfterEachHook = (fn: () => Promise<void>) => unknown;
 
+/** Options of {@link serviceFixtures}, for everything it makes. */
 export interface ServiceFixtureOptions {
   /**
    * Config in config.yaml spelling for everything the fixtures make. Defaults on top of
@@ -34,11 +35,16 @@ export interface ServiceFixtureOptions {
   clientTimeoutMs?: number | null;
 }
 
+/** Options of {@link ServiceFixtures.container} and {@link ServiceFixtures.start}: a container's options, plus config of its own. */
 export interface ContainerFixtureOptions extends ContainerOptions {
   /** Config keys for this container only, over the fixture's. */
   config?: Record<string, unknown>;
 }
 
+/**
+ * What {@link serviceFixtures} returns: makers of containers, runners and clients on the
+ * current test's broker, each cleaned up after that test.
+ */
 export interface ServiceFixtures {
   /** The config of the current test (its memory:// vhost, unless AMQP_URI was given). */
   readonly config: EnokiConfig;

@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { defineEntrypoint, MethodEntrypoint } from '../entrypoint.js';
 import { EnokiError } from '../errors.js';
 
+/** Options of {@link timer}. */
 export interface TimerOptions {
   /** Run the first tick when the service starts instead of one interval later (default false). */
   eager?: boolean;
