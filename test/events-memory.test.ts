@@ -9,7 +9,13 @@ const seen: Array<{ handler: string; payload: unknown }> = [];
 
 export class Shop {
   static name = 'shop';
+  static kept: ((type: string, payload?: unknown) => Promise<void>) | null = null;
   dispatch = new EventDispatcher();
+
+  @rpc
+  keep(): void {
+    Shop.kept = this.dispatch;
+  }
 
   @rpc
   async place(id: number): Promise<string> {
@@ -77,6 +83,13 @@ describe('events on memory://', () => {
     await services.start(Orders);
     expect(await client.shop.place(2)).toBe('placed');
     expect(provider.unroutable).toBe(1);
+  });
+
+  it('fails a dispatch made after the service stopped, and opens no connection for it', async () => {
+    const shop = await services.start(Shop);
+    await entrypointHook(shop, 'keep')();
+    await shop.stop();
+    await expect(Shop.kept!('order_placed', { id: 1 })).rejects.toMatchObject({ code: 'ENOKI_ERR_DISCONNECTED' });
   });
 
   it('calls an event handler directly with entrypointHook', async () => {

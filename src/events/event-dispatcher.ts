@@ -11,6 +11,7 @@
 
 import { headersFromContext } from '../context-headers.js';
 import { dependency, DependencyProvider } from '../dependency-provider.js';
+import { EnokiError } from '../errors.js';
 import type { Transport } from '../transport/transport.js';
 import type { WorkerContext } from '../worker-context.js';
 import { publishEvent, UnroutableEvents, type DispatchFunction } from './event-publisher.js';
@@ -43,8 +44,13 @@ class EventDispatcherProvider extends DependencyProvider<DispatchFunction> {
 
   getDependency(ctx: WorkerContext): DispatchFunction {
     const { container } = this;
+    // The connection of the running service, taken now: a dispatch left running after the
+    // service stopped fails on the closed connection rather than open a new one.
+    const transport = this.transport;
     return async (eventType, payload = null) => {
-      const transport = this.transport ?? (await container.getTransport());
+      if (!transport) {
+        throw new EnokiError('ENOKI_ERR_CONTAINER_STATE', [container.serviceName, container.state, `${this.attrName} cannot dispatch ${eventType}: the service is not running`]);
+      }
       const outcome = await publishEvent(transport, container.serviceName, eventType, payload, headersFromContext(ctx.contextData, ctx.callIdStack));
       this.unroutableEvents?.note(outcome, container.serviceName, eventType);
     };
