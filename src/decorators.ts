@@ -1,4 +1,7 @@
-// @rpc, @cpuBound and @http mark methods; the container reads the marks when it starts.
+// Method marks: what decorators record on a service's methods, read by defineService and
+// the container when it starts. Entrypoint decorators (@rpc in rpc/rpc-decorator.ts, @http
+// in http/http-decorator.ts, @eventHandler, @timer, and any made with defineEntrypoint)
+// add an EntrypointMark each; @cpuBound and `expected` change how the call runs.
 //
 // Node 20 has no Symbol.metadata, so marks are kept in a WeakMap keyed by the method's
 // function object: every decorator on one method receives the same function, so
@@ -19,17 +22,21 @@ export interface CpuBoundOptions {
   timeout?: number;
 }
 
-export interface HttpRoute {
-  method: string;
-  path: string;
+/**
+ * One entrypoint on a method: which kind (the object made by defineEntrypointKind, typed
+ * loosely here so this file needs nothing from entrypoint.ts) and that decorator's options.
+ */
+export interface EntrypointMark {
+  readonly kind: { readonly name: string };
+  readonly options: unknown;
 }
 
+/** What the decorators recorded on one method. */
 export interface MethodMarks {
   /** The method's property name on the class. */
   methodName: string;
-  /** Wire name(s) it answers to over RPC; absent when not an RPC entrypoint. */
-  rpc?: { name: string };
-  http: HttpRoute[];
+  /** Its entrypoints, in the order the decorators ran (`@rpc @eventHandler(...)` gives two). */
+  entrypoints: EntrypointMark[];
   cpuBound?: CpuBoundOptions;
   /** Set by `@batched`: concurrent calls run as one execution on an array of inputs. */
   batched?: Required<BatchedOptions>;
@@ -42,7 +49,7 @@ const marks = processRegistry<MethodMarks>().marks;
 function marksFor(fn: Function, methodName: string): MethodMarks {
   let record = marks.get(fn);
   if (!record) {
-    record = { methodName, http: [] };
+    record = { methodName, entrypoints: [] };
     marks.set(fn, record);
   }
   return record;
@@ -56,8 +63,12 @@ export function getMethodMarks(fn: unknown): MethodMarks | undefined {
 type Legacy = [target: object, key: string | symbol, descriptor: PropertyDescriptor];
 type Standard = [value: Function, context: ClassMethodDecoratorContext];
 
-/** Apply `mark` to the decorated method, whichever decorator protocol called us. */
-function applyMark(decorator: string, callArgs: unknown[], mark: (record: MethodMarks) => void): void {
+/**
+ * Apply `mark` to the decorated method, whichever decorator protocol called us: for
+ * entrypoint decorators (through entrypoint.ts) and @cpuBound. `decorator` names it in
+ * usage errors.
+ */
+export function applyMark(decorator: string, callArgs: unknown[], mark: (record: MethodMarks) => void): void {
   if (callArgs.length === 2 && typeof callArgs[0] === 'function' && isContext(callArgs[1])) {
     const [value, context] = callArgs as Standard;
     if (context.kind !== 'method' || context.static || context.private) {
@@ -93,43 +104,11 @@ export interface MethodDecorator {
   (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
 }
 
-/** Options of {@link rpc}: `@rpc({ name: 'alias', expected: [InvalidInput] })`. */
-export interface RpcOptions {
-  /** Wire name, when it should differ from the method name. */
-  name?: string;
-  /**
-   * Errors this method raises on bad input (nameko's `expected_exceptions`): they are
-   * logged at warn level without a stack.
-   */
-  expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
-}
-
-/**
- * Marks a method as an RPC entrypoint: `@rpc` or `@rpc({ name: 'alias' })`.
- * It answers `<service>.<name>` on the rpc exchange.
- */
-export function rpc(options?: RpcOptions): MethodDecorator;
-export function rpc<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
-export function rpc(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
-export function rpc(...args: unknown[]): unknown {
-  if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
-    const options = (args[0] ?? {}) as RpcOptions;
-    if (options.name !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.name)) {
-      throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['rpc', options.name, 'an RPC name is letters, digits and _ (no dots)']);
-    }
-    return ((...inner: unknown[]) => applyMark('rpc', inner, (m) => {
-      m.rpc = { name: options.name ?? m.methodName };
-      if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
-    })) as MethodDecorator;
-  }
-  applyMark('rpc', args, (m) => (m.rpc = { name: m.methodName }));
-  return undefined;
-}
-
 /**
  * Runs the method in the worker-thread pool instead of on the main event loop, so a
- * long computation cannot starve the AMQP heartbeat. Combine with `@rpc` or `@http` in any
- * order: `@rpc @cpuBound` or `@cpuBound({ timeout: 60_000 }) @rpc`.
+ * long computation cannot starve the AMQP heartbeat. Combine with any entrypoint decorator
+ * (`@rpc`, `@http`, `@eventHandler`, `@timer`, your own) in any order: `@rpc @cpuBound` or
+ * `@cpuBound({ timeout: 60_000 }) @rpc`.
  */
 export function cpuBound(options?: CpuBoundOptions): MethodDecorator;
 export function cpuBound<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
@@ -169,36 +148,6 @@ export function batched(...args: unknown[]): unknown {
   }
   applyMark('batched', args, (m) => (m.batched = batchOptions({})));
   return undefined;
-}
-
-const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
-
-/** Options of {@link http}. */
-export interface HttpOptions {
-  /** Errors that are the caller's fault: answered 400 and logged at warn level without a stack. */
-  expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
-}
-
-/**
- * Marks a method as an HTTP entrypoint on the process's web server
- * (WEB_SERVER_ADDRESS): `@http('GET', '/hello/:name')`. Several methods may be given
- * as 'GET,POST'. `{ expected: [InvalidInput] }` declares caller errors (400), as for `@rpc`.
- */
-export function http(method: string, path: string, options: HttpOptions = {}): MethodDecorator {
-  if (typeof method !== 'string' || typeof path !== 'string') {
-    // `decorate(C, { page: http })` calls http itself as the decorator.
-    throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', typeof path === 'string' ? path : '?', "http takes a verb and a path: @http('GET', '/x'), or { page: http('GET', '/x') } in decorate()"]);
-  }
-  const methods = method.split(',').map((m) => m.trim().toUpperCase());
-  for (const m of methods) {
-    if (!HTTP_METHODS.has(m)) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, `unknown HTTP method ${m}`]);
-  }
-  if (!path.startsWith('/')) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, 'the path must start with /']);
-  return ((...inner: unknown[]) =>
-    applyMark('http', inner, (m) => {
-      m.http.push(...methods.map((verb) => ({ method: verb, path })));
-      if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
-    })) as MethodDecorator;
 }
 
 /** What {@link decorate} takes for one method: a decorator, or several. */

@@ -28,19 +28,16 @@
 // container awaits it. An error thrown by a hook is logged with the provider's name and
 // does not stop the other providers' hooks.
 
-import type { ServiceContainer } from './service-container.js';
+import type { ExtensionHost } from './extension-host.js';
+import { hasProviderBrand, PROVIDER_BRAND } from './provider-brand.js';
 import type { WorkerContext } from './worker-context.js';
 
 /**
- * Marks every DependencyProvider. Services find their providers by this brand rather than
- * `instanceof`, so a provider class from a module that loaded enoki another way (a
- * CommonJS `require` beside the CLI's `import`) is still recognised.
+ * True for an instance of any DependencyProvider subclass, recognised by a brand rather
+ * than `instanceof` (see provider-brand.ts).
  */
-const PROVIDER_BRAND = Symbol.for('enoki.dependency-provider');
-
-/** True for an instance of any DependencyProvider subclass. */
 export function isDependencyProvider(value: unknown): value is DependencyProvider {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[PROVIDER_BRAND] === true;
+  return hasProviderBrand(value);
 }
 
 /**
@@ -70,7 +67,7 @@ export abstract class DependencyProvider<T = unknown> {
   declare readonly [PROVIDER_BRAND]: true;
 
   /** The container this provider is bound to; set before setup(). */
-  container!: ServiceContainer;
+  container!: ExtensionHost;
   /** The field name it was declared under on the service class. */
   attrName!: string;
 
@@ -112,6 +109,7 @@ export abstract class DependencyProvider<T = unknown> {
   workerTeardown(_ctx: WorkerContext): void | Promise<void> {}
 }
 
+// Every provider carries the brand (see provider-brand.ts).
 Object.defineProperty(DependencyProvider.prototype, PROVIDER_BRAND, { value: true });
 
 /** The type a provider injects into the method. */

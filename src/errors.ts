@@ -45,6 +45,10 @@ export const ERROR_CATALOGUE = {
   ENOKI_ERR_WAIT_TIMEOUT: { message: 'entrypointWaiter: %s did not run%s within %s ms', retryable: true },
   ENOKI_ERR_HTTP_BODY: { message: 'request body could not be read: %s', retryable: false },
   ENOKI_ERR_TESTING_USAGE: { message: '%s: %s', retryable: false },
+  ENOKI_ERR_EVENT_PAYLOAD: { message: 'event payload cannot be carried as JSON: %s', retryable: false },
+  ENOKI_ERR_DISPATCHER_CLOSED: { message: 'the event dispatcher was closed; %s cannot be sent', retryable: false },
+  ENOKI_ERR_EVENT_SOURCE: { message: '%s: source service %s is not a service name (letters, digits, _ and -)', retryable: false },
+  ENOKI_ERR_EVENT_TYPE: { message: '%s: event type %s is not a routing key (a non-empty string of at most 255 bytes)', retryable: false },
   ENOKI_ERR_DUPLICATE_COPY: {
     message:
       'two copies of enoki are loaded in one process, %s and %s: their services, errors and worker pools would not see each other. Install one (npm ls enoki; npm dedupe), and start services with that copy\'s `enoki` (npx enoki from the project)',
@@ -53,7 +57,7 @@ export const ERROR_CATALOGUE = {
   ENOKI_ERR_BATCH_RESULT: { message: '@batched %s: a batch of %s inputs must return an array of one result per input, in order; it returned %s', retryable: false },
   ENOKI_ERR_NO_ENTRYPOINTS: {
     message:
-      'service class %s (%s) has no entrypoints, so it would start and answer nothing. Mark a method with @rpc or @http(...) (in plain JavaScript: decorate(%s, { method: rpc })). If it has decorators, the module was compiled without them or by another copy of enoki',
+      'service class %s (%s) has no entrypoints, so it would start and answer nothing. Mark a method with an entrypoint decorator: @rpc, @http(...), @eventHandler(...), @timer(...) (in plain JavaScript: decorate(%s, { method: rpc })). If it has decorators, the module was compiled without them or by another copy of enoki',
     retryable: false,
   },
 } as const satisfies Record<string, ErrorSpec>;

@@ -1,15 +1,17 @@
 // What one call ("worker" in nameko's terms) knows about itself. Dependencies read it in
-// their hooks; RpcProxy reads it to pass the call id stack and context data on to
-// nested calls.
+// their hooks; RpcProxy and EventDispatcher read it to pass the call id stack and context
+// data on to the calls and events they send.
 
 import { randomUUID } from 'node:crypto';
-import { capCallIdStack, type ContextData } from './rpc/wire.js';
+import { capCallIdStack, type ContextData } from './context-headers.js';
 
 /**
- * How a call arrived: `'rpc'` (an AMQP request), `'http'` (a request to an `@http`
- * route), or `'direct'` (enoki/testing's entrypointHook, no message at all).
+ * How a call arrived: `'rpc'` (an AMQP request), `'http'` (a request to an `@http` route),
+ * `'event'` (an `@eventHandler`), `'timer'` (a `@timer` tick), `'direct'` (enoki/testing's
+ * entrypointHook, no message at all), or the name of a user-written kind (see
+ * defineEntrypoint).
  */
-export type EntrypointKind = 'rpc' | 'http' | 'direct';
+export type EntrypointKind = 'rpc' | 'http' | 'event' | 'timer' | 'direct' | (string & {});
 
 /**
  * What a {@link WorkerContext} is made from. The container makes one per call; a test

@@ -19,7 +19,7 @@
 
 import { EnokiError } from '../errors.js';
 import { CallAbandoned } from '../errors.js';
-import type { OffloadExecutor, OffloadRequest, ServiceContainer } from '../service-container.js';
+import type { OffloadExecutor, OffloadHost, OffloadRequest } from './offload-executor.js';
 import type { MethodDefinition } from '../service-definition.js';
 import { BATCH_ERROR_TAG, type CallTask, type Outcome, type ServiceRef, type TaskReturn, type ThreadError, type ThreadMessage, type WarmResult } from '../../workers/protocol.js';
 import { DependencyBridge } from './dependency-bridge.js';
@@ -38,7 +38,7 @@ class ShutDown {
 }
 
 /** Called by ServiceContainer when a service has `@cpuBound` methods: makes the executor that runs them in the shared pool. */
-export async function createPoolExecutor(container: ServiceContainer): Promise<OffloadExecutor> {
+export async function createPoolExecutor(container: OffloadHost): Promise<OffloadExecutor> {
   const { definition, options } = container;
   const module = options.module !== undefined ? moduleUrl(options.module) : await locateModule(definition.cls);
   if (module === undefined) {
@@ -65,7 +65,7 @@ class PoolExecutor implements OffloadExecutor {
   private abandoning: string | null = null;
 
   constructor(
-    private readonly container: ServiceContainer,
+    private readonly container: OffloadHost,
     private readonly ref: ServiceRef,
     private readonly pool: SharedPool,
   ) {}

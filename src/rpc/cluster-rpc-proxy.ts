@@ -16,7 +16,7 @@ import { createTransport } from '../transport/create-transport.js';
 import type { Transport } from '../transport/transport.js';
 import { ReplyListener, type CallOptions } from './reply-listener.js';
 import { serviceProxy, type AnyServiceProxy, type ServiceProxy } from './service-proxy.js';
-import type { ContextData } from './wire.js';
+import type { ContextData } from '../context-headers.js';
 
 /** Options of {@link ClusterRpcProxy.connect}. */
 export interface ClientOptions {

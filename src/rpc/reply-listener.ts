@@ -16,7 +16,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { EnokiError, isEnokiError, RpcTimeout, UnknownService } from '../errors.js';
 import { UnroutableError, type PublishOptions, type Subscription, type Transport } from '../transport/transport.js';
-import { decodeReply, deserializeError, encodeRequest, headersFromContext, JSON_CONTENT_TYPE, type ContextData } from './wire.js';
+import { headersFromContext, type ContextData } from '../context-headers.js';
+import { decodeReply, deserializeError, encodeRequest, JSON_CONTENT_TYPE } from './wire.js';
 
 const REPLY_QUEUE_EXPIRES_MS = 300_000;
 

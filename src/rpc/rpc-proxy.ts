@@ -8,7 +8,7 @@
 // and call id stack, so `nameko.call_id_stack` grows one entry per hop.
 
 import { DependencyProvider } from '../dependency-provider.js';
-import type { ServiceContainer } from '../service-container.js';
+import type { ExtensionHost } from '../extension-host.js';
 import type { WorkerContext } from '../worker-context.js';
 import { ReplyListener } from './reply-listener.js';
 import { serviceProxy, type AnyServiceProxy, type ServiceProxy } from './service-proxy.js';
@@ -19,7 +19,7 @@ export interface RpcProxyOptions {
   timeoutMs?: number | null;
 }
 
-export function containerReplyListener(container: ServiceContainer): () => Promise<ReplyListener> {
+export function containerReplyListener(container: ExtensionHost): () => Promise<ReplyListener> {
   return () =>
     container.sharedExtension('rpc.reply-listener', async () => {
       const transport = await container.getTransport();

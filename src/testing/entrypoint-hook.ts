@@ -6,7 +6,7 @@
 // Unlike RPC, the result is not JSON round-tripped: a Date comes back a Date.
 
 import { EnokiError } from '../errors.js';
-import type { ContextData } from '../rpc/wire.js';
+import type { ContextData } from '../context-headers.js';
 import type { ServiceContainer } from '../service-container.js';
 import { bindArguments } from '../signature.js';
 import { findEntrypoint, type EntrypointArgs, type EntrypointName, type EntrypointResult } from './entrypoints.js';

@@ -30,6 +30,6 @@ export function findEntrypoint(container: ServiceContainer<unknown>, name: strin
   throw usageError(
     `${helper}(${container.serviceName}, ${JSON.stringify(name)})`,
     `the service has no such entrypoint; its entrypoints are ${known.length > 0 ? known.join(', ') : '(none)'}` +
-      ' (a method needs @rpc or @http, and restrictEntrypoints removes the others)',
+      ' (a method needs an entrypoint decorator such as @rpc, @http, @eventHandler or @timer, and restrictEntrypoints removes the others)',
   );
 }

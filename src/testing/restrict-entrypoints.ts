@@ -4,7 +4,7 @@
 // that only the code it exercises can be reached.
 
 import type { ServiceContainer } from '../service-container.js';
-import type { MethodDefinition, ServiceDefinition } from '../service-definition.js';
+import type { ServiceDefinition } from '../service-definition.js';
 import { assertNotStarted } from './container-state.js';
 import { findEntrypoint, type EntrypointName } from './entrypoints.js';
 
@@ -24,10 +24,10 @@ export function restrictEntrypoints<S>(container: ServiceContainer<S>, ...method
   assertNotStarted(container, 'restrictEntrypoints');
   const keep = new Set(methods.map((name) => findEntrypoint(container, name, 'restrictEntrypoints').methodName));
   const definition = container.definition;
-  const only = (table: ReadonlyMap<string, MethodDefinition>): Map<string, MethodDefinition> =>
-    new Map([...table].filter(([, method]) => keep.has(method.methodName)));
   // The definition is cached per class and shared by every container of it, so this
-  // container gets its own narrowed copy instead of an edit to the shared one.
-  const restricted: ServiceDefinition = { ...definition, methods: only(definition.methods), rpcMethods: only(definition.rpcMethods) };
+  // container gets its own narrowed copy instead of an edit to the shared one. Entrypoints
+  // are made from it at start, whatever their kind.
+  const kept = new Map([...definition.methods].filter(([, method]) => keep.has(method.methodName)));
+  const restricted: ServiceDefinition = { ...definition, methods: kept };
   (container as { definition: ServiceDefinition }).definition = restricted;
 }

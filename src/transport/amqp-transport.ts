@@ -4,12 +4,10 @@
 // so callers never hold a channel that belongs to a dead connection.
 //
 // What can go wrong around a reconnect, and what this file does about it:
-// - consume() racing a reconnect: every start of a subscription claims it for one
-//   connection (`sub.model`); a start that finishes on an older connection sees it is
-//   stale and steps back, so a subscription never consumes twice, and a start that fails
-//   because the connection went is left to the reconnect instead of failing consume().
-// - a channel closed on its own (a queue deleted, a consumer cancelled by the broker, a
-//   publish to a missing exchange) is re-opened on the same connection, with back-off.
+// - consume() racing a reconnect, a consumer channel closed on its own: see
+//   amqp-subscriptions.ts.
+// - the publish channel closed on its own (a publish to a missing exchange) is re-opened
+//   on the same connection, with back-off.
 // - a publish whose confirm is lost with the connection rejects with
 //   ENOKI_ERR_DISCONNECTED ("may or may not have been delivered"): the caller decides
 //   whether to send again (the RPC client does, within the call's timeout). A publish
@@ -18,13 +16,17 @@
 //
 // The heartbeat is amqplib's, on this (main) thread's event loop: nothing in enoki that
 // may compute for long runs here (see @cpuBound), which is the point of the project.
+//
+// Socket options, ConfirmLost and password scrubbing: amqp-connection-options.ts; declaring
+// and consuming queues, and doing it again after a reconnect: amqp-subscriptions.ts.
 
-import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type RecoveringChannelModel } from 'amqplib';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { EnokiError } from '../errors.js';
 import type { TlsConfig } from '../config.js';
+import { amqpSocketOptions, errorText, scrub } from './amqp-connection-options.js';
+import { AmqpSubscriptions, MAX_RESTART_DELAY_MS, RESTART_DELAY_MS } from './amqp-subscriptions.js';
+import { ReturnTracker, type ReturnedMessage } from './publish-returns.js';
 import {
   UnroutableError,
   type ConsumeSpec,
@@ -48,69 +50,7 @@ export interface AmqpTransportOptions {
   initialRetries?: number;
 }
 
-interface LiveSubscription {
-  spec: ConsumeSpec;
-  onMessage: (message: InboundMessage) => void;
-  /** The channel consuming now; null while (re)starting or disconnected. */
-  channel: Channel | null;
-  consumerTag: string | null;
-  /** The connection the latest start of this subscription was made on. */
-  model: ChannelModel | null;
-  cancelled: boolean;
-  /** Failed restarts in a row on a live connection, for the back-off. */
-  failures: number;
-  restartTimer: NodeJS.Timeout | null;
-}
-
-/**
- * Marks the ENOKI_ERR_DISCONNECTED of a publish whose confirm was lost with the
- * connection: the message may or may not have reached the broker, and sending it again
- * on the next connection is the caller's call (at-least-once).
- */
-export interface ConfirmLost {
-  readonly confirmLost: true;
-}
-
-export function isConfirmLost(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as Partial<ConfirmLost>).confirmLost === true;
-}
-
-interface PendingReturn {
-  returned: boolean;
-}
-
-const RESTART_DELAY_MS = 500;
-const MAX_RESTART_DELAY_MS = 30_000;
-
-/**
- * How long a connection attempt (TCP, TLS and AMQP handshake) may go without progress
- * before it is abandoned and retried. amqplib has no such limit by default, so one
- * attempt into a silent network, or to a broker that accepts but never answers, would
- * stall recovery for good. Scaled with the heartbeat, the user's word on how fast a
- * dead peer must be noticed.
- */
-export function connectTimeoutMs(heartbeatSeconds: number): number {
-  if (heartbeatSeconds <= 0) return 10_000;
-  return Math.min(10_000, Math.max(2_000, heartbeatSeconds * 2_000));
-}
-
-/** The socket options amqplib gets for a config: TLS material read from the configured paths. */
-export function amqpSocketOptions(connectionName: string, tls: TlsConfig | null | undefined, heartbeatSeconds = 60): Record<string, unknown> {
-  const socketOptions: Record<string, unknown> = {
-    // Nagle + delayed ACK costs ~40 ms per sequential request/reply; always off.
-    noDelay: true,
-    timeout: connectTimeoutMs(heartbeatSeconds),
-    clientProperties: { connection_name: connectionName, product: 'enoki' },
-  };
-  if (tls) {
-    if (tls.ca) socketOptions.ca = [readFileSync(tls.ca)];
-    if (tls.cert) socketOptions.cert = readFileSync(tls.cert);
-    if (tls.key) socketOptions.key = readFileSync(tls.key);
-    if (tls.passphrase) socketOptions.passphrase = tls.passphrase;
-    socketOptions.rejectUnauthorized = tls.rejectUnauthorized;
-  }
-  return socketOptions;
-}
+export { amqpSocketOptions, connectTimeoutMs, isConfirmLost, type ConfirmLost } from './amqp-connection-options.js';
 
 export class AmqpTransport implements Transport {
   readonly displayUri: string;
@@ -118,13 +58,13 @@ export class AmqpTransport implements Transport {
   private connection: RecoveringChannelModel | null = null;
   private model: ChannelModel | null = null;
   private publisher: ConfirmChannel | null = null;
-  private readonly subscriptions = new Set<LiveSubscription>();
+  private readonly subscriptions: AmqpSubscriptions;
   private readonly declaredExchanges = new Set<string>();
   private readonly listeners: Record<TransportEvent, Array<(detail?: Error) => void>> = { connected: [], disconnected: [] };
   private readonly connectWaiters = new Set<() => void>();
-  // Mandatory publishes awaiting their confirm, by correlation id: a basic.return for one
-  // arrives before its basic.ack, so the confirm callback can tell "routed" from "returned".
-  private readonly pendingReturns = new Map<string, PendingReturn>();
+  // Mandatory publishes awaiting their confirm: a basic.return for one arrives before its
+  // basic.ack, so the confirm callback can tell "routed" from "returned".
+  private readonly returns = new ReturnTracker();
   /** Connections whose 'close' has not fired. */
   private readonly liveModels = new WeakSet<ChannelModel>();
   /** Channels whose 'close' has not fired: acks on any other are no-ops. */
@@ -136,6 +76,22 @@ export class AmqpTransport implements Transport {
   constructor(options: AmqpTransportOptions) {
     this.options = options;
     this.displayUri = options.displayUri;
+    // The subscriptions read the connection's state live, through these getters.
+    const transport = this;
+    this.subscriptions = new AmqpSubscriptions({
+      get closed() {
+        return transport.closed;
+      },
+      get model() {
+        return transport.model;
+      },
+      isLive: (model) => this.liveModels.has(model),
+      openChannels: this.openChannels,
+      logger: options.logger,
+      scrub: (text) => this.scrub(text),
+      waitForConnection: (deadline) => this.waitForConnection(deadline),
+      assertOpen: () => this.assertOpen(),
+    });
   }
 
   get connected(): boolean {
@@ -218,15 +174,7 @@ export class AmqpTransport implements Transport {
     });
     let publisher = await this.openPublisher(model);
     this.declaredExchanges.clear();
-    for (const sub of this.subscriptions) {
-      if (sub.cancelled) continue;
-      try {
-        await this.startSubscription(model, sub);
-      } catch (err) {
-        if (!this.liveModels.has(model)) throw err;
-        this.subscriptionFailed(model, sub, err);
-      }
-    }
+    await this.subscriptions.startAll(model);
     // A close can land between two steps above without failing any of them (the
     // connection.close frame after the last reply in one read): a dead connection must
     // not be handed to amqplib as set up, or it would never reconnect.
@@ -240,12 +188,7 @@ export class AmqpTransport implements Transport {
   private onDisconnected(err: Error): void {
     this.model = null;
     this.publisher = null;
-    for (const sub of this.subscriptions) {
-      sub.channel = null;
-      sub.consumerTag = null;
-      // A cancelled subscription was kept only so deliveries on its channel could be acked.
-      if (sub.cancelled) this.subscriptions.delete(sub);
-    }
+    this.subscriptions.disconnected();
     if (this.closed) return;
     this.options.logger.warn({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP connection lost; reconnecting');
     this.emit('disconnected', err);
@@ -262,10 +205,7 @@ export class AmqpTransport implements Transport {
       this.channelErrors.set(publisher, err);
       this.options.logger.warn({ err: this.scrub(err.message) }, 'AMQP publish channel error');
     });
-    publisher.on('return', (msg: { properties: { correlationId?: string } }) => {
-      const pending = msg.properties.correlationId ? this.pendingReturns.get(msg.properties.correlationId) : undefined;
-      if (pending) pending.returned = true;
-    });
+    publisher.on('return', (msg: ReturnedMessage) => this.returns.onReturn(msg));
     publisher.on('close', () => {
       this.openChannels.delete(publisher);
       if (this.publisher !== publisher) return;
@@ -297,176 +237,8 @@ export class AmqpTransport implements Transport {
     );
   }
 
-  /**
-   * Declare and consume for `sub` on `model`. Claims the subscription for that
-   * connection first: if a newer start claims it meanwhile, this one closes its channel
-   * and returns. Rejects when a step fails (on a live connection, a real refusal).
-   */
-  private async startSubscription(model: ChannelModel, sub: LiveSubscription): Promise<void> {
-    const { spec } = sub;
-    sub.model = model;
-    sub.channel = null;
-    sub.consumerTag = null;
-    const stale = (): boolean => sub.model !== model || sub.cancelled || this.closed;
-    const channel = await model.createChannel();
-    this.openChannels.add(channel);
-    channel.on('error', (err: Error) => this.options.logger.warn({ queue: spec.queue.name, err: this.scrub(err.message) }, 'AMQP consumer channel error'));
-    channel.on('close', () => {
-      this.openChannels.delete(channel);
-      // A channel can close alone (a queue deleted under us, the consumer cancelled).
-      // Unless the connection went or the subscription ended, consume again on a fresh one.
-      if (sub.channel !== channel || sub.cancelled || this.closed) return;
-      sub.channel = null;
-      sub.consumerTag = null;
-      this.scheduleRestart(model, sub);
-    });
-    const abandon = async (): Promise<void> => {
-      await channel.close().catch(() => undefined);
-    };
-    if (stale()) return abandon();
-    if (spec.prefetch > 0) await channel.prefetch(spec.prefetch);
-    await channel.assertExchange(spec.exchange, 'topic', { durable: true, autoDelete: false });
-    await channel.assertQueue(spec.queue.name, {
-      durable: spec.queue.durable,
-      autoDelete: spec.queue.autoDelete,
-      exclusive: spec.queue.exclusive,
-      arguments: spec.queue.arguments,
-    });
-    for (const key of spec.bindings) await channel.bindQueue(spec.queue.name, spec.exchange, key);
-    if (stale()) return abandon();
-    sub.channel = channel;
-    const { consumerTag } = await channel.consume(spec.queue.name, (msg) => {
-      if (msg === null) {
-        // The broker cancelled this consumer (its queue was deleted). Closing the channel
-        // makes the 'close' handler start again, which declares the queue anew.
-        this.options.logger.warn({ queue: spec.queue.name }, 'the broker cancelled a consumer (queue deleted?); consuming again');
-        channel.close().catch(() => undefined);
-        return;
-      }
-      sub.onMessage(this.wrap(channel, msg));
-    });
-    if (sub.cancelled && sub.channel === channel) {
-      // cancel() ran while the consume was on its way: it could not cancel it then.
-      await channel.cancel(consumerTag).catch(() => undefined);
-      return;
-    }
-    if (sub.channel !== channel) return;
-    sub.consumerTag = consumerTag;
-    sub.failures = 0;
-  }
-
-  private subscriptionFailed(model: ChannelModel, sub: LiveSubscription, err: unknown): void {
-    sub.failures++;
-    this.options.logger.error(
-      { queue: sub.spec.queue.name, err: this.scrub(errorText(err)), attempt: sub.failures },
-      'cannot consume; retrying with back-off',
-    );
-    this.scheduleRestart(model, sub);
-  }
-
-  private scheduleRestart(model: ChannelModel, sub: LiveSubscription): void {
-    if (sub.restartTimer || sub.cancelled || this.closed) return;
-    const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** Math.min(sub.failures, 10));
-    sub.restartTimer = setTimeout(() => {
-      sub.restartTimer = null;
-      // Only on the connection this was scheduled for: a new one starts it itself.
-      if (this.closed || sub.cancelled || sub.model !== model || !this.liveModels.has(model) || sub.channel !== null) return;
-      this.startSubscription(model, sub).catch((err: unknown) => {
-        if (this.liveModels.has(model) && sub.model === model) this.subscriptionFailed(model, sub, err);
-      });
-    }, delay);
-    sub.restartTimer.unref();
-  }
-
-  private wrap(channel: Channel, msg: ConsumeMessage): InboundMessage {
-    let settled = false;
-    const live = (): boolean => !settled && !this.closed && this.openChannels.has(channel);
-    const { properties, fields } = msg;
-    return {
-      body: msg.content,
-      properties: {
-        contentType: properties.contentType,
-        contentEncoding: properties.contentEncoding,
-        correlationId: properties.correlationId,
-        replyTo: properties.replyTo,
-        deliveryMode: properties.deliveryMode,
-        priority: properties.priority,
-        messageId: properties.messageId,
-        headers: properties.headers,
-      },
-      exchange: fields.exchange,
-      routingKey: fields.routingKey,
-      redelivered: fields.redelivered,
-      // An ack or nack on a channel that is gone would throw; the broker has already
-      // requeued that delivery, so there is nothing left to settle.
-      ack: () => {
-        if (!live()) return;
-        settled = true;
-        try {
-          channel.ack(msg);
-        } catch {
-          /* closed under us: requeued by the broker */
-        }
-      },
-      nack: (requeue: boolean) => {
-        if (!live()) return;
-        settled = true;
-        try {
-          channel.nack(msg, false, requeue);
-        } catch {
-          /* closed under us: requeued by the broker */
-        }
-      },
-    };
-  }
-
-  async consume(spec: ConsumeSpec, onMessage: (message: InboundMessage) => void): Promise<Subscription> {
-    this.assertOpen();
-    const sub: LiveSubscription = { spec, onMessage, channel: null, consumerTag: null, model: null, cancelled: false, failures: 0, restartTimer: null };
-    this.subscriptions.add(sub);
-    for (;;) {
-      const model = this.model;
-      if (!model) {
-        // Disconnected, or a connection being set up: its setup starts every
-        // subscription it finds, this one included if it was added in time.
-        try {
-          await this.waitForConnection(Infinity);
-        } catch (err) {
-          this.subscriptions.delete(sub);
-          throw err;
-        }
-        if (sub.model !== null && sub.model === this.model) break;
-        continue;
-      }
-      try {
-        await this.startSubscription(model, sub);
-        break;
-      } catch (err) {
-        if (!this.closed && !this.liveModels.has(model)) {
-          // The connection went half-way: its successor's setup starts this subscription.
-          if (this.model === model) await new Promise((resolve) => setTimeout(resolve, 50));
-          continue;
-        }
-        this.subscriptions.delete(sub);
-        sub.cancelled = true;
-        throw err;
-      }
-    }
-    return {
-      cancel: async () => {
-        if (sub.cancelled) return;
-        sub.cancelled = true;
-        if (sub.restartTimer) clearTimeout(sub.restartTimer);
-        const { channel, consumerTag } = sub;
-        if (channel && consumerTag) {
-          // Keep the channel open so deliveries already handed out can still be acked
-          // (graceful stop replies to them first); it closes with the connection.
-          await channel.cancel(consumerTag).catch(() => undefined);
-        }
-        // Forget the subscription only once nothing can be acked on it any more.
-        if (!channel) this.subscriptions.delete(sub);
-      },
-    };
+  consume(spec: ConsumeSpec, onMessage: (message: InboundMessage) => void): Promise<Subscription> {
+    return this.subscriptions.consume(spec, onMessage);
   }
 
   async assertExchange(name: string): Promise<void> {
@@ -488,8 +260,6 @@ export class AmqpTransport implements Transport {
     this.assertOpen();
     const deadline = waitMs === undefined || !Number.isFinite(waitMs) ? Infinity : Date.now() + Math.max(0, waitMs);
     const { mandatory, ...props } = options;
-    // Mandatory publishes need a key to match a basic.return to its confirm.
-    const returnKey = mandatory ? (props.correlationId ?? randomUUID()) : undefined;
     const target = `${exchange}/${routingKey}`;
     for (;;) {
       this.assertOpen();
@@ -498,8 +268,7 @@ export class AmqpTransport implements Transport {
         await this.waitForConnection(deadline);
         continue;
       }
-      const pending: PendingReturn = { returned: false };
-      if (returnKey) this.pendingReturns.set(returnKey, pending);
+      const tracked = mandatory ? this.returns.track(exchange, routingKey, body, props.correlationId) : undefined;
       try {
         const sent = await new Promise<boolean>((resolve, reject) => {
           try {
@@ -513,7 +282,7 @@ export class AmqpTransport implements Transport {
                 mandatory: Boolean(mandatory),
                 contentType: props.contentType,
                 contentEncoding: props.contentEncoding,
-                correlationId: returnKey ?? props.correlationId,
+                correlationId: props.correlationId,
                 replyTo: props.replyTo,
                 deliveryMode: props.deliveryMode,
                 priority: props.priority,
@@ -522,7 +291,7 @@ export class AmqpTransport implements Transport {
               },
               (err: unknown) => {
                 if (!err) {
-                  if (pending.returned) reject(new UnroutableError(exchange, routingKey));
+                  if (tracked?.pending.returned) reject(new UnroutableError(exchange, routingKey));
                   else resolve(true);
                   return;
                 }
@@ -538,7 +307,7 @@ export class AmqpTransport implements Transport {
         });
         if (sent) return;
       } finally {
-        if (returnKey) this.pendingReturns.delete(returnKey);
+        tracked?.release();
       }
       if (Date.now() >= deadline) {
         throw new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `could not publish to ${target} within ${waitMs} ms`]);
@@ -598,8 +367,7 @@ export class AmqpTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     this.resolveWaiters();
-    for (const sub of this.subscriptions) if (sub.restartTimer) clearTimeout(sub.restartTimer);
-    this.subscriptions.clear();
+    this.subscriptions.closed();
     this.publisher = null;
     this.model = null;
     const connection = this.connection;
@@ -612,27 +380,4 @@ export class AmqpTransport implements Transport {
   private scrub(text: string): string {
     return scrub(text, this.options.uri, this.displayUri);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function scrub(text: string, uri: string, displayUri: string): string {
-  let out = text.split(uri).join(displayUri);
-  let password = '';
-  try {
-    password = new URL(uri).password;
-  } catch {
-    return out;
-  }
-  if (!password) return out;
-  const forms = [password];
-  try {
-    forms.push(decodeURIComponent(password));
-  } catch {
-    /* not valid percent-encoding: the raw form is all there is */
-  }
-  for (const form of forms) out = out.split(form).join('***');
-  return out;
 }

@@ -15,7 +15,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { EnokiConfig } from '../config.js';
 import { EnokiError } from '../errors.js';
 import { ClusterRpcProxy, type ClientOptions, type ClusterClient } from '../rpc/cluster-rpc-proxy.js';
-import type { ContextData } from '../rpc/wire.js';
+import type { ContextData } from '../context-headers.js';
 
 /** The part of a request the shared client reads: node:http, express and fastify requests all fit. */
 export interface RequestWithHeaders {
