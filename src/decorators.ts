@@ -132,8 +132,10 @@ export function cpuBound(...args: unknown[]): unknown {
  * fails only its call. Combine with `@rpc`, `@http` or an event handler, and with
  * `@cpuBound` (the whole batch is one pool task):
  *
- *     @rpc @batched({ maxBatch: 64, maxDelayMs: 5 }) @cpuBound
- *     classify(images: Image[]): Result[] { ... }      // callers: classify(image)
+ * ```ts
+ * @rpc @batched({ maxBatch: 64, maxDelayMs: 5 }) @cpuBound
+ * classify(images: Image[]): Result[] { ... }      // callers: classify(image)
+ * ```
  *
  * Each call keeps its own `max_workers` slot, hooks and reply, so a batch holds at most
  * `max_workers` calls.
