@@ -9,6 +9,7 @@
 // Everything that names, encodes or decodes an event lives here, so the dispatcher, the
 // handler and the tests agree on one reading.
 
+import { parseUntrustedJson, PoisonedJsonError } from '../untrusted-json.js';
 import { EnokiError } from '../errors.js';
 import type { QueueSpec } from '../transport/transport.js';
 
@@ -107,9 +108,10 @@ export function decodeEvent(body: Buffer, contentType: string | undefined): unkn
     throw new EnokiError('ENOKI_ERR_EVENT_PAYLOAD', [`unsupported content type ${JSON.stringify(contentType)}: enoki speaks application/json`]);
   }
   try {
-    return JSON.parse(body.toString('utf8'));
+    return parseUntrustedJson(body.toString('utf8'));
   } catch (err) {
-    throw new EnokiError('ENOKI_ERR_EVENT_PAYLOAD', [`the body is not JSON: ${(err as Error).message}`], { cause: err });
+    const why = err instanceof PoisonedJsonError ? `the key ${err.path} is not allowed (prototype poisoning)` : `the body is not JSON: ${(err as Error).message}`;
+    throw new EnokiError('ENOKI_ERR_EVENT_PAYLOAD', [why], { cause: err });
   }
 }
 

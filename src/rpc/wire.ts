@@ -7,6 +7,7 @@
 // Everything that turns bytes into values or values into bytes for RPC lives here, so
 // the consumer, the client and the tests agree on one reading.
 
+import { parseUntrustedJson, PoisonedJsonError } from '../untrusted-json.js';
 import { IncorrectSignature, MalformedRequest, MethodNotFound, RemoteError, type EnokiError } from '../errors.js';
 import { safeString } from '../thrown-values.js';
 import type { MessageProperties } from '../transport/transport.js';
@@ -44,8 +45,9 @@ export function decodeRequest(body: Buffer, properties: MessageProperties): RpcR
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = parseUntrustedJson(body.toString('utf8'));
   } catch (err) {
+    if (err instanceof PoisonedJsonError) throw new MalformedRequest(`Message refused: the key ${err.path} is not allowed (prototype poisoning)`);
     throw new MalformedRequest(`Message body is not valid JSON: ${(err as Error).message}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
@@ -77,7 +79,13 @@ export function encodeReply(reply: RpcReply): Buffer {
 }
 
 export function decodeReply(body: Buffer): RpcReply {
-  const parsed = JSON.parse(body.toString('utf8')) as unknown;
+  let parsed: unknown;
+  try {
+    parsed = parseUntrustedJson(body.toString('utf8'));
+  } catch (err) {
+    if (err instanceof PoisonedJsonError) throw new MalformedRequest(`Reply refused: the key ${err.path} is not allowed (prototype poisoning)`);
+    throw err;
+  }
   if (parsed === null || typeof parsed !== 'object' || !('result' in parsed) && !('error' in parsed)) {
     throw new MalformedRequest('Reply is not {"result": ..., "error": ...}');
   }
