@@ -13,8 +13,10 @@
 // decorate() applies the same decorators from plain JavaScript, which has no syntax for them.
 
 import { batchOptions, type BatchedOptions } from './batching.js';
+import { checkDecoratorOptions } from './decorator-options.js';
 import { EnokiError } from './errors.js';
 import { processRegistry } from './process-registry.js';
+import type { SensitivePath } from './redaction.js';
 
 /** Options of {@link cpuBound}: `@cpuBound({ timeout: 60_000 })`. */
 export interface CpuBoundOptions {
@@ -38,6 +40,8 @@ export interface MethodMarks {
   /** Its entrypoints, in the order the decorators ran (`@rpc @eventHandler(...)` gives two). */
   entrypoints: EntrypointMark[];
   cpuBound?: CpuBoundOptions;
+  /** Paths of arguments masked in logs (the entrypoints' `sensitiveArguments`, merged). */
+  sensitiveArguments?: SensitivePath[];
   /** Set by `@batched`: concurrent calls run as one execution on an array of inputs. */
   batched?: Required<BatchedOptions>;
   /** Error classes that are the caller's fault: logged at warn level without a stack. */
@@ -115,6 +119,7 @@ export function cpuBound<T extends Function>(value: T, context: ClassMethodDecor
 export function cpuBound(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
 export function cpuBound(...args: unknown[]): unknown {
   if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
+    checkDecoratorOptions('cpuBound', args[0], ['timeout']);
     const options = { ...((args[0] ?? {}) as CpuBoundOptions) };
     if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) {
       throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['cpuBound', String(options.timeout), 'timeout is a positive number of milliseconds']);
@@ -145,6 +150,7 @@ export function batched<T extends Function>(value: T, context: ClassMethodDecora
 export function batched(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
 export function batched(...args: unknown[]): unknown {
   if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
+    checkDecoratorOptions('batched', args[0], ['maxBatch', 'maxDelayMs']);
     const options = batchOptions((args[0] ?? {}) as BatchedOptions);
     return ((...inner: unknown[]) => applyMark('batched', inner, (m) => (m.batched = options))) as MethodDecorator;
   }

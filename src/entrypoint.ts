@@ -20,6 +20,7 @@
 //      kill()    - forced, instead of stop(): release what it holds (sockets, timers) now.
 // An entrypoint object is used for one start only; a restarted container makes new ones.
 
+import { parseSensitivePaths, type SensitivePath } from './redaction.js';
 import { applyMark, type EntrypointMark, type MethodDecorator, type MethodMarks } from './decorators.js';
 import { EnokiError } from './errors.js';
 import type { ExtensionHost, SpawnOptions, WorkerOutcome } from './extension-host.js';
@@ -85,8 +86,20 @@ export function addEntrypointMark<O>(marks: MethodMarks, kind: EntrypointKindDef
 export function entrypointDecorator<A extends unknown[], O>(kind: EntrypointKindDefinition<O>, toOptions: (...args: A) => O): (...args: A) => MethodDecorator {
   return (...args: A) => {
     const options = toOptions(...args);
-    return ((...inner: unknown[]) => applyMark(kind.name, inner, (marks) => addEntrypointMark(marks, kind, options))) as MethodDecorator;
+    // Any kind's options may name sensitive arguments (nameko lets every entrypoint).
+    const sensitive = (options as { sensitiveArguments?: unknown } | undefined)?.sensitiveArguments;
+    const paths = sensitive === undefined ? undefined : parseSensitivePaths(kind.name, sensitive);
+    return ((...inner: unknown[]) =>
+      applyMark(kind.name, inner, (marks) => {
+        addEntrypointMark(marks, kind, options);
+        if (paths) addSensitivePaths(marks, paths);
+      })) as MethodDecorator;
   };
+}
+
+/** Adds `sensitiveArguments` paths to a method's marks (several entrypoints may each name some). */
+export function addSensitivePaths(marks: MethodMarks, paths: readonly SensitivePath[]): void {
+  marks.sensitiveArguments = [...(marks.sensitiveArguments ?? []), ...paths];
 }
 
 /**

@@ -58,6 +58,7 @@ export {
 } from './config.js';
 export type { ConfigInput } from './config-input.js';
 export type { BatchedOptions } from './batching.js';
+export { REDACTED, type SensitivePath, type Segment } from './redaction.js';
 export { createLogger, type Logger } from './logger.js';
 export { LoggingDependency, LoggingProvider } from './logging-dependency.js';
 export { yieldEvery, yieldingEach } from './yield.js';

@@ -27,7 +27,7 @@ export class LoggingProvider extends DependencyProvider<Logger> {
   /** Logs `<service>.<method> starting` with the call's arguments (info), and starts the call's clock. */
   override workerSetup(ctx: WorkerContext): void {
     this.started.set(ctx, performance.now());
-    this.logger(ctx).info({ args: ctx.args }, `${ctx.serviceName}.${ctx.methodName} starting`);
+    this.logger(ctx).info({ args: ctx.redactedArgs }, `${ctx.serviceName}.${ctx.methodName} starting`);
   }
 
   /**

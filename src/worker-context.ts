@@ -2,6 +2,7 @@
 // their hooks; RpcProxy and EventDispatcher read it to pass the call id stack and context
 // data on to the calls and events they send.
 
+import { redactArgs, type SensitivePath } from './redaction.js';
 import { randomUUID } from 'node:crypto';
 import { capCallIdStack, type ContextData } from './context-headers.js';
 
@@ -32,6 +33,8 @@ export interface WorkerContextInit {
   parentCallIdStack?: readonly string[];
   /** Parent call ids the call id stack keeps (the config's `parent_calls_tracked`). */
   parentCallsTracked: number;
+  /** The method's parameter names and its sensitive argument paths, for `redactedArgs`. */
+  sensitive?: { readonly params: readonly string[]; readonly paths: readonly SensitivePath[] };
 }
 
 /**
@@ -55,6 +58,8 @@ export class WorkerContext {
   readonly startedAt: number;
   readonly #parentCallIdStack: readonly string[] | undefined;
   readonly #parentCallsTracked: number;
+  readonly #sensitive: WorkerContextInit['sensitive'];
+  #redacted: readonly unknown[] | undefined;
   #callId: string | undefined;
   #callIdStack: readonly string[] | undefined;
 
@@ -67,6 +72,18 @@ export class WorkerContext {
     this.startedAt = performance.now();
     this.#parentCallIdStack = init.parentCallIdStack;
     this.#parentCallsTracked = init.parentCallsTracked;
+    this.#sensitive = init.sensitive;
+  }
+
+  /**
+   * The arguments with the entrypoint's `sensitiveArguments` masked (`'********'`): what
+   * to log. `args` is what the method receives. Made on first read; the same array as
+   * `args` when nothing is sensitive.
+   */
+  get redactedArgs(): readonly unknown[] {
+    if (!this.#sensitive) return this.args;
+    this.#redacted ??= redactArgs(this.args, this.#sensitive.params, this.#sensitive.paths);
+    return this.#redacted;
   }
 
   // The call id and its stack are made when first read (by an RPC proxy passing them on,
@@ -96,7 +113,8 @@ export class WorkerContext {
 
   /** The call id and stack are getters: this keeps them in a logged or serialized context. */
   toJSON(): Record<string, unknown> {
-    const { serviceName, methodName, entrypoint, args, contextData, callId, callIdStack, startedAt } = this;
+    // A logged or serialized context shows the redacted arguments, never the sensitive ones.
+    const { serviceName, methodName, entrypoint, redactedArgs: args, contextData, callId, callIdStack, startedAt } = this;
     return { serviceName, methodName, entrypoint, args, contextData, callId, callIdStack, startedAt };
   }
 }

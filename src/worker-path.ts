@@ -106,6 +106,7 @@ export class WorkerPath {
       contextData: options.contextData,
       parentCallIdStack: options.parentCallIdStack,
       parentCallsTracked: this.host.config.parent_calls_tracked,
+      sensitive: method.sensitiveArguments ? { params: method.signature.params.map((p) => p.name ?? ""), paths: method.sensitiveArguments } : undefined,
     });
     let result: unknown;
     let error: Error | undefined;

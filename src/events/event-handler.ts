@@ -11,6 +11,7 @@
 // A body that is not JSON cannot be handled by anyone: it is logged and dropped
 // (dead-lettered when the queue has a DLX), never requeued to loop.
 
+import { checkDecoratorOptions } from '../decorator-options.js';
 import { randomUUID } from 'node:crypto';
 import { contextFromHeaders } from '../context-headers.js';
 import { defineEntrypoint, MethodEntrypoint } from '../entrypoint.js';
@@ -36,6 +37,12 @@ export interface EventHandlerOptions {
    * name, an instance id from config): as nameko, it is refused without one.
    */
   broadcastIdentifier?: string | (() => string);
+  /**
+   * Arguments masked in every log line enoki writes and in `ctx.redactedArgs` (nameko's
+   * `sensitive_arguments`): the payload parameter's name or paths into it, e.g.
+   * `['payload.card.number']`, or `['0.card.number']` by position.
+   */
+  sensitiveArguments?: readonly string[];
 }
 
 /** What an @eventHandler mark holds. */
@@ -46,6 +53,8 @@ export interface EventHandlerMark {
   reliableDelivery: boolean;
   requeueOnError: boolean;
   broadcastIdentifier: string | (() => string) | undefined;
+  /** As given; entrypointDecorator moves them onto the method's marks. */
+  sensitiveArguments?: readonly string[];
 }
 
 /** One handler method's consumer. */
@@ -135,6 +144,7 @@ export const eventHandler = defineEntrypoint('event', EventHandlerEntrypoint, (s
   const where = `eventHandler(${JSON.stringify(sourceService)}, ${JSON.stringify(eventType)})`;
   checkSourceService(where, sourceService);
   checkEventType(where, eventType);
+  checkDecoratorOptions('eventHandler', options, ['handlerType', 'reliableDelivery', 'requeueOnError', 'broadcastIdentifier', 'sensitiveArguments']);
   const handlerType = options.handlerType ?? 'service_pool';
   if (!HANDLER_TYPES.includes(handlerType)) {
     throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['eventHandler', where, `handlerType is one of ${HANDLER_TYPES.join(', ')}, not ${JSON.stringify(handlerType)}`]);
@@ -159,5 +169,6 @@ export const eventHandler = defineEntrypoint('event', EventHandlerEntrypoint, (s
     reliableDelivery,
     requeueOnError: options.requeueOnError ?? false,
     broadcastIdentifier: options.broadcastIdentifier,
+    sensitiveArguments: options.sensitiveArguments,
   };
 });

@@ -4,7 +4,9 @@
 // second, ES module copy of the HTTP layer with its own web server registry.
 
 import { applyMark, type MethodDecorator } from '../decorators.js';
-import { addEntrypointMark, defineEntrypointKind } from '../entrypoint.js';
+import { checkDecoratorOptions } from '../decorator-options.js';
+import { addEntrypointMark, addSensitivePaths, defineEntrypointKind } from '../entrypoint.js';
+import { parseSensitivePaths } from '../redaction.js';
 import { EnokiError } from '../errors.js';
 import { HttpEntrypoint, type HttpRoute } from './http-entrypoint.js';
 
@@ -20,6 +22,12 @@ const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', '
 export interface HttpOptions {
   /** Errors that are the caller's fault: answered 400 and logged at warn level without a stack. */
   expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
+  /**
+   * Fields of the request body masked in every log line enoki writes and in
+   * `ctx.redactedArgs`: `['password', 'card.number', 'items[].secret']`, relative to
+   * `request.body`. The method still receives them.
+   */
+  sensitiveArguments?: readonly string[];
 }
 
 /**
@@ -37,9 +45,16 @@ export function http(method: string, path: string, options: HttpOptions = {}): M
     if (!HTTP_METHODS.has(m)) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, `unknown HTTP method ${m}`]);
   }
   if (!path.startsWith('/')) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, 'the path must start with /']);
+  checkDecoratorOptions('http', options, ['expected', 'sensitiveArguments']);
+  // Body fields, so paths below the request (the first argument)'s `body`.
+  const sensitive =
+    options.sensitiveArguments === undefined
+      ? undefined
+      : parseSensitivePaths('http', Array.isArray(options.sensitiveArguments) ? options.sensitiveArguments.map((p) => (typeof p === 'string' ? `0.body.${p}` : p)) : options.sensitiveArguments);
   return ((...inner: unknown[]) =>
     applyMark('http', inner, (m) => {
       for (const verb of methods) addEntrypointMark(m, httpEntrypoint, { method: verb, path });
+      if (sensitive) addSensitivePaths(m, sensitive);
       if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
     })) as MethodDecorator;
 }

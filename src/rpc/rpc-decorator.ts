@@ -2,7 +2,9 @@
 // one RpcConsumer (rpc-consumer.ts) on the queue 'rpc-<service>'.
 
 import { applyMark, type MethodDecorator } from '../decorators.js';
-import { addEntrypointMark, defineEntrypointKind } from '../entrypoint.js';
+import { checkDecoratorOptions } from '../decorator-options.js';
+import { addEntrypointMark, addSensitivePaths, defineEntrypointKind } from '../entrypoint.js';
+import { parseSensitivePaths } from '../redaction.js';
 import { EnokiError } from '../errors.js';
 import { RpcConsumer } from './rpc-consumer.js';
 
@@ -15,6 +17,12 @@ export interface RpcOptions {
    * logged at warn level without a stack.
    */
   expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
+  /**
+   * Arguments masked in every log line enoki writes and in `ctx.redactedArgs` (nameko's
+   * `sensitive_arguments`): parameter names or paths into them, e.g.
+   * `['password', 'credentials.token', 'cards[].number']`. The method still receives them.
+   */
+  sensitiveArguments?: readonly string[];
 }
 
 /** What an @rpc mark holds: the wire name, when it is not the method's name. */
@@ -37,13 +45,16 @@ export function rpc<T extends Function>(value: T, context: ClassMethodDecoratorC
 export function rpc(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
 export function rpc(...args: unknown[]): unknown {
   if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
+    checkDecoratorOptions('rpc', args[0], ['name', 'expected', 'sensitiveArguments']);
     const options = (args[0] ?? {}) as RpcOptions;
+    const sensitive = options.sensitiveArguments === undefined ? undefined : parseSensitivePaths('rpc', options.sensitiveArguments);
     if (options.name !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.name)) {
       throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['rpc', options.name, 'an RPC name is letters, digits and _ (no dots)']);
     }
     return ((...inner: unknown[]) =>
       applyMark('rpc', inner, (m) => {
         addEntrypointMark(m, rpcEntrypoint, { name: options.name });
+        if (sensitive) addSensitivePaths(m, sensitive);
         if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
       })) as MethodDecorator;
   }

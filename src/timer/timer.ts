@@ -11,6 +11,7 @@
 // On stop no new tick starts; a running one is finished by the container's graceful stop
 // (within POOL.shutdown_grace when it runs in the pool).
 
+import { checkDecoratorOptions } from '../decorator-options.js';
 import { performance } from 'node:perf_hooks';
 import { defineEntrypoint, MethodEntrypoint } from '../entrypoint.js';
 import { EnokiError } from '../errors.js';
@@ -72,5 +73,6 @@ export const timer = defineEntrypoint('timer', TimerEntrypoint, (seconds: number
   if (seconds * 1000 > 2 ** 31 - 1) {
     throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['timer', String(seconds), 'the interval must be under 24.8 days']);
   }
+  checkDecoratorOptions('timer', options, ['eager']);
   return { intervalMs: seconds * 1000, eager: options.eager === true };
 });
