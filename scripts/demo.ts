@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ClusterRpcProxy, loadConfig, maskUri, RemoteError, ServiceRunner, UnknownService, type EnokiConfig } from 'enoki';
 import { GreetingService, Service2 } from '../services/index.js';
+import { Shop, Warehouse } from '../services/shop/shop.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const configPath = `${root}config.yaml`;
@@ -51,6 +52,16 @@ async function callEverything(config: EnokiConfig): Promise<void> {
   }
   show('greeting_service.computation_bound_pool(1)', await busy);
   console.log(`  ${pings.length} hello pings during that 1 s of @cpuBound work, slowest ${Math.max(...pings).toFixed(1)} ms`);
+
+  // Events: shop dispatches order_placed inside the call; warehouse's handler reserves it.
+  show("shop.place_order('teapot')", await rpc.shop.place_order('teapot'));
+  const deadline = Date.now() + 10_000;
+  let status = (await rpc.warehouse.status()) as { reserved: string[]; sweeps: number };
+  while (!status.reserved.includes('teapot') && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    status = (await rpc.warehouse.status()) as { reserved: string[]; sweeps: number };
+  }
+  show('warehouse.status() (event handled, timer ticking)', status);
 }
 
 /**
@@ -67,6 +78,7 @@ async function waitUntilServing(config: EnokiConfig, exited: Promise<number>): P
     try {
       await rpc.greeting_service.hello('ready?');
       await rpc.service2.hello_service2('ready?');
+      await rpc.warehouse.status();
       return;
     } catch (err) {
       if (!(err instanceof UnknownService) || gone || Date.now() > deadline) throw err;
@@ -79,7 +91,7 @@ async function main(): Promise<number> {
   const config = loadConfig(configPath);
   if (await brokerAnswers(config.AMQP_URI)) {
     console.log(`RabbitMQ answers at ${maskUri(config.AMQP_URI)}: starting the services with \`enoki run\`.`);
-    const child = spawn(process.execPath, [`${root}bin/enoki.js`, 'run', '--config', configPath, 'services:GreetingService', 'services:Service2'], {
+    const child = spawn(process.execPath, [`${root}bin/enoki.js`, 'run', '--config', configPath, 'services:GreetingService', 'services:Service2', 'services/shop/shop:Shop', 'services/shop/shop:Warehouse'], {
       cwd: root,
       env: { LOG_LEVEL: 'warn', ...process.env },
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -103,6 +115,8 @@ async function main(): Promise<number> {
   const runner = new ServiceRunner(memory);
   runner.add(GreetingService, { module: new URL('../services/service1/service1.ts', import.meta.url).href, exportName: 'GreetingService' });
   runner.add(Service2);
+  runner.add(Shop);
+  runner.add(Warehouse);
   await runner.start();
   try {
     await callEverything(memory);

@@ -1,6 +1,7 @@
 // `enoki shell`: a Node REPL connected to the broker, as `nameko shell` is a Python one.
-// `n.rpc.<service>.<method>(...)` calls a service (top-level await works), `n.config` is
-// the resolved config as show-config prints it (secrets masked). With stdin not a terminal
+// `n.rpc.<service>.<method>(...)` calls a service (top-level await works),
+// `n.dispatch(source, type, payload)` dispatches an event, `n.config` is the resolved
+// config as show-config prints it (secrets masked). With stdin not a terminal
 // the shell runs a script: one line at a time, each finished (awaits included) before the
 // next is read, no prompts, and exit code 1 if any line threw. The connection is closed on
 // exit either way.
@@ -13,11 +14,16 @@ import { PassThrough } from 'node:stream';
 import { terminalLogger } from './cli-config.js';
 import { maskUri, showConfig, type EnokiConfig } from './config.js';
 import type { Logger } from './logger.js';
+import { eventDispatcher } from './events/standalone-dispatcher.js';
 import { ClusterRpcProxy, type ClusterClient } from './rpc/cluster-rpc-proxy.js';
+import { createTransport } from './transport/create-transport.js';
+import type { Transport } from './transport/transport.js';
 
 /** What a member of `n` is made from: the shell's one connection, its config and logger. */
 export interface ShellSession {
   readonly client: ClusterClient;
+  /** The shell's one broker connection, which `client` uses too; its owner is the shell. */
+  readonly transport: Transport;
   readonly config: EnokiConfig;
   readonly logger: Logger;
   /** Run `close` when the shell exits, before the connection closes. */
@@ -28,23 +34,38 @@ export interface ShellSession {
 export type ShellHelper = (session: ShellSession) => unknown;
 
 /**
- * Members of `n` beyond `rpc` and `config`, by name. The seam for transports that live
- * elsewhere: events (built on another branch) registers `dispatch` here, as
- * `n.dispatch(source, type, payload)`, with nameko's `n.dispatch_event` as its model.
+ * Members of `n` beyond `rpc` and `config`, by name: where another transport adds its own
+ * (a timer or a future entrypoint kind). Events are here already: `n.dispatch(source, type,
+ * payload)`, nameko's `n.dispatch_event`, on the shell's one connection.
  */
-export const SHELL_HELPERS = new Map<string, ShellHelper>();
+export const SHELL_HELPERS = new Map<string, ShellHelper>([
+  [
+    'dispatch',
+    async (session) => {
+      const dispatcher = await eventDispatcher(session.config, { transport: session.transport, logger: session.logger });
+      session.onClose(() => dispatcher.close());
+      return dispatcher;
+    },
+  ],
+]);
 
 /** Usage of `enoki shell`, also part of `enoki --help`. */
 export const SHELL_USAGE = `  enoki shell [--config config.yaml] [--broker amqp://...]
-            a REPL with n.rpc.<service>.<method>(...) and n.config; reads a script from stdin when it is not a terminal`;
+            a REPL with n.rpc.<service>.<method>(...), n.dispatch(source, type, payload) and n.config; reads a script from stdin when it is not a terminal`;
 
 /** Run `enoki shell`; resolves to the exit code once the shell has exited and its connection closed. */
 export async function shellCommand(config: EnokiConfig): Promise<number> {
   const logger = terminalLogger(config, 'enoki-shell');
-  const client = await ClusterRpcProxy.connect(config, { logger, name: 'enoki_shell' });
+  // One connection for everything n does: calls, and what SHELL_HELPERS add (dispatch).
+  const transport = createTransport(config, 'enoki shell', logger);
+  await transport.open();
+  const client = await ClusterRpcProxy.connect(config, { logger, name: 'enoki_shell', transport }).catch(async (err: unknown) => {
+    await transport.close();
+    throw err;
+  });
   const closers: Array<() => Promise<void> | void> = [];
-  const session: ShellSession = { client, config, logger, onClose: (close) => closers.push(close) };
-  const n = shellNamespace(session);
+  const session: ShellSession = { client, transport, config, logger, onClose: (close) => closers.push(close) };
+  const n = await shellNamespace(session);
 
   const scripted = !process.stdin.isTTY;
   const feed = scripted ? new PassThrough() : process.stdin;
@@ -58,13 +79,14 @@ export async function shellCommand(config: EnokiConfig): Promise<number> {
   await exited;
   for (const close of closers.reverse()) await close();
   await client.close();
+  await transport.close();
   return failed ? 1 : 0;
 }
 
 /** The shell's `n`: `rpc`, `config`, and one member per {@link SHELL_HELPERS} entry. */
-export function shellNamespace(session: ShellSession): Record<string, unknown> {
+export async function shellNamespace(session: ShellSession): Promise<Record<string, unknown>> {
   const n: Record<string, unknown> = { rpc: session.client, config: maskedConfig(session.config) };
-  for (const [name, helper] of SHELL_HELPERS) n[name] = helper(session);
+  for (const [name, helper] of SHELL_HELPERS) n[name] = await helper(session);
   return n;
 }
 

@@ -209,7 +209,7 @@ export async function resolveServices(spec: string, cwd = process.cwd()): Promis
     // A class that names a service but marks nothing is the likelier mistake: say so.
     const named = Object.entries(mod).find(([, value]) => typeof value === 'function' && declaresServiceName(value));
     if (named) throw noEntrypoints(named[0], named[1] as Function, file);
-    throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `${file} exports no service classes (classes with entrypoints: @rpc or @http methods)`]);
+    throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `${file} exports no service classes (classes with entrypoints: @rpc, @http, @eventHandler, @timer or your own)`]);
   }
   return all.map(([exportName, cls]) => ({ cls: cls as ServiceClass, module: url, exportName }));
 }

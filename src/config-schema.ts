@@ -73,7 +73,7 @@ const flag = z.boolean({ error: 'true or false' });
 const text = z.string({ error: 'a non-empty string' }).min(1, { error: 'a non-empty string' });
 
 /** Log levels by every name a nameko or pino user may write (Python's names included). */
-const LEVELS = {
+const LEVELS: Readonly<Record<string, LogLevel>> = {
   trace: 'trace',
   notset: 'trace',
   debug: 'debug',
@@ -84,10 +84,45 @@ const LEVELS = {
   fatal: 'fatal',
   critical: 'fatal',
   silent: 'silent',
-} as const;
+};
 
 /** A pino log level. */
-export type LogLevel = (typeof LEVELS)[keyof typeof LEVELS];
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** LOGGING, loaded. */
+export interface LoggingConfig {
+  level: LogLevel;
+  /** 'stderr', 'stdout', or a file path. */
+  destination: 'stderr' | 'stdout' | (string & {});
+  /** 'auto' = pretty when the destination is a TTY. */
+  pretty: 'auto' | boolean;
+}
+
+/** POOL, loaded: the thread pool of `@cpuBound` methods. */
+export interface PoolConfig {
+  threads: number;
+  /** Seconds an idle pool thread lives before it is ended. */
+  idleTimeout: number;
+  /** Tasks waiting for a thread; 'auto' = no cap beyond max_workers per service. */
+  maxQueue: number | 'auto';
+  /** Heap limit per thread in MB; null = Node's default. */
+  maxMemoryMb: number | null;
+  /**
+   * Seconds running pool tasks get to finish at shutdown before their threads are ended;
+   * also how long a stop waits for an unreachable broker before it drops the replies it
+   * cannot send.
+   */
+  shutdownGrace: number;
+}
+
+/** AMQP_SSL, loaded: TLS for amqps://. ca, cert and key are file paths. */
+export interface TlsConfig {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  passphrase?: string;
+  rejectUnauthorized: boolean;
+}
 
 const LEVEL_EXPECTED = `a log level (${Object.keys(LEVELS).join(', ')})`;
 
@@ -95,7 +130,7 @@ const LEVEL_EXPECTED = `a log level (${Object.keys(LEVELS).join(', ')})`;
 const level = z.any().transform((value: unknown, ctx): LogLevel => {
   const name = typeof value === 'string' ? value.toLowerCase() : undefined;
   if (name === undefined || !Object.hasOwn(LEVELS, name)) return fail(ctx, LEVEL_EXPECTED, value);
-  return LEVELS[name as keyof typeof LEVELS];
+  return LEVELS[name]!;
 });
 
 const loggingSection = z
@@ -109,7 +144,7 @@ const loggingSection = z
     },
     { error: 'a mapping' },
   )
-  .transform(camelKeys);
+  .transform((own): LoggingConfig => camelKeys(own));
 
 const DICT_CONFIG_KEYS = ['version', 'root', 'loggers', 'handlers', 'formatters', 'filters', 'incremental', 'disable_existing_loggers'];
 
@@ -117,7 +152,7 @@ const DICT_CONFIG_KEYS = ['version', 'root', 'loggers', 'handlers', 'formatters'
 // we cannot honour, so only the root level carries over.
 const dictConfig = z.looseObject({ root: optional(z.looseObject({ level: optional(level) }, { error: 'a mapping' })) });
 
-const logging = z.any().transform((value: unknown, ctx) => {
+const logging = z.any().transform((value: unknown, ctx): LoggingConfig => {
   if (typeof value === 'string') return { ...delegate(loggingSection, {}, ctx), level: delegate(level, value, ctx) };
   if (!isPlainObject(value)) return fail(ctx, 'a log level or a mapping', value);
   if (DICT_CONFIG_KEYS.some((key) => Object.hasOwn(value, key))) {
@@ -147,7 +182,7 @@ const pool = z
     },
     { error: 'a mapping' },
   )
-  .transform(camelKeys);
+  .transform((own): PoolConfig => camelKeys(own));
 
 /**
  * The keys of each enoki section, in file spelling: unknown keys there are errors, with a
@@ -168,7 +203,7 @@ const CERT_REQS: Readonly<Record<string, boolean>> = { 0: false, CERT_NONE: fals
 const tlsSection = z
   .strictObject(Object.fromEntries(SECTION_KEYS.AMQP_SSL.map((key) => [key, optional(z.unknown())])), { error: 'a mapping' })
   .transform((own, ctx) => {
-    const out: { ca?: string; cert?: string; key?: string; passphrase?: string; rejectUnauthorized: boolean } = { rejectUnauthorized: true };
+    const out: TlsConfig = { rejectUnauthorized: true };
     for (const [name, alias] of Object.entries(TLS_ALIASES) as Array<[keyof typeof TLS_ALIASES, string]>) {
       if (own[name] !== undefined && own[alias] !== undefined) return fail(ctx, `${alias} and ${name} are the same setting; give only one`, undefined, [alias]);
       const key = own[name] !== undefined ? name : alias;
@@ -189,7 +224,7 @@ const tlsSection = z
     return out;
   });
 
-const amqpSsl = z.any().transform((value: unknown, ctx) => {
+const amqpSsl = z.any().transform((value: unknown, ctx): TlsConfig | null => {
   if (value === false) return null;
   if (value === true) return { rejectUnauthorized: true };
   if (!isPlainObject(value)) return fail(ctx, 'a mapping', value);
@@ -233,14 +268,21 @@ export const CONFIG_SCHEMA = z.looseObject({
   MAX_MESSAGE_SIZE: setting(integer(1), () => 4 * 1024 * 1024),
   /** Send the JS stack in error replies. */
   INCLUDE_REMOTE_STACK: setting(flag, () => false),
-  LOGGING: setting(logging, () => ({ level: 'info' as LogLevel, destination: 'stderr' as 'stderr' | 'stdout' | (string & {}), pretty: 'auto' as 'auto' | boolean })),
+  LOGGING: setting(logging, (): LoggingConfig => ({ level: 'info', destination: 'stderr', pretty: 'auto' })),
   POOL: setting(pool, () => poolDefaults()),
-  AMQP_SSL: setting(amqpSsl, (): { ca?: string; cert?: string; key?: string; passphrase?: string; rejectUnauthorized: boolean } | null => null),
+  AMQP_SSL: setting(amqpSsl, (): TlsConfig | null => null),
 });
 
-function poolDefaults(): z.output<typeof pool> {
+function poolDefaults(): PoolConfig {
   return pool.parse({});
 }
+
+/**
+ * A loaded config: every key enoki reads, defaults filled in, sections' keys in camelCase
+ * (`POOL.idleTimeout` for the file's `POOL.idle_timeout`). Keys enoki does not know are
+ * kept (after substitution) for user code. config.yaml in the repository documents each key.
+ */
+export type EnokiConfig = z.output<typeof CONFIG_SCHEMA>;
 
 /** The keys enoki reads at the top level. */
 export const KNOWN_KEYS: readonly string[] = Object.keys(CONFIG_SCHEMA.shape);

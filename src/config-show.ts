@@ -3,8 +3,7 @@
 // any key named like a secret (password, secret, token, passphrase) at any depth.
 
 import yaml from 'js-yaml';
-import type { EnokiConfig } from './config.js';
-import { KNOWN_KEYS, SECTION_KEYS, SECRET_KEY, snakeKey } from './config-schema.js';
+import { KNOWN_KEYS, SECTION_KEYS, SECRET_KEY, snakeKey, type EnokiConfig } from './config-schema.js';
 import { isPlainObject, setOwn } from './config-substitute.js';
 import { maskUri, SECRET_MASK } from './uri-secrets.js';
 

@@ -13,34 +13,16 @@
 
 import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
-import type { z } from 'zod';
 import { applyEnvironment } from './config-env.js';
 import { sectionKeyHint, unknownTopLevelKey } from './config-keys.js';
-import { CONFIG_SCHEMA, KNOWN_KEYS, SECRET_KEY, SECTION_KEYS } from './config-schema.js';
+import { CONFIG_SCHEMA, KNOWN_KEYS, SECRET_KEY, SECTION_KEYS, type EnokiConfig } from './config-schema.js';
 import { FILE_SCHEMA, isPlainObject, setOwn, substitute } from './config-substitute.js';
 import { EnokiError } from './errors.js';
 import { maskUri, SECRET_MASK, uriSecrets } from './uri-secrets.js';
 
 export { maskUri } from './uri-secrets.js';
 export { showConfig, type ShowFormat } from './config-show.js';
-export type { LogLevel } from './config-schema.js';
-
-/**
- * A loaded config: every key enoki reads, defaults filled in, sections' keys in camelCase
- * (`POOL.idleTimeout` for the file's `POOL.idle_timeout`). Keys enoki does not know are
- * kept (after substitution) for user code. The schema is config-schema.ts; config.yaml in
- * the repository documents each key.
- */
-export type EnokiConfig = z.output<typeof CONFIG_SCHEMA>;
-
-/** LOGGING: `level`, `destination` ('stderr', 'stdout' or a file path), `pretty` ('auto' = when a TTY). */
-export type LoggingConfig = EnokiConfig['LOGGING'];
-
-/** POOL, the @cpuBound thread pool: threads, idleTimeout and shutdownGrace (seconds), maxQueue, maxMemoryMb. */
-export type PoolConfig = EnokiConfig['POOL'];
-
-/** AMQP_SSL, TLS for amqps://: ca, cert and key are file paths. */
-export type TlsConfig = NonNullable<EnokiConfig['AMQP_SSL']>;
+export type { EnokiConfig, LoggingConfig, LogLevel, PoolConfig, TlsConfig } from './config-schema.js';
 
 /** How loadConfig reads its sources. */
 export interface LoadOptions {

@@ -1,4 +1,7 @@
-// @rpc, @cpuBound and @http mark methods; the container reads the marks when it starts.
+// Method marks: what decorators record on a service's methods, read by defineService and
+// the container when it starts. Entrypoint decorators (@rpc in rpc/rpc-decorator.ts, @http
+// in http/http-decorator.ts, @eventHandler, @timer, and any made with defineEntrypoint)
+// add an EntrypointMark each; @cpuBound and `expected` change how the call runs.
 //
 // Node 20 has no Symbol.metadata, so marks are kept in a WeakMap keyed by the method's
 // function object: every decorator on one method receives the same function, so
@@ -9,26 +12,38 @@
 // shapes are accepted, so a project's tsconfig choice does not break its services, and
 // decorate() applies the same decorators from plain JavaScript, which has no syntax for them.
 
+import { batchOptions, type BatchedOptions } from './batching.js';
+import { checkDecoratorOptions } from './decorator-options.js';
 import { EnokiError } from './errors.js';
 import { processRegistry } from './process-registry.js';
+import type { SensitivePath } from './redaction.js';
 
+/** Options of {@link cpuBound}: `@cpuBound({ timeout: 60_000 })`. */
 export interface CpuBoundOptions {
   /** Abort the call after this many milliseconds (the thread running it is replaced). */
   timeout?: number;
 }
 
-export interface HttpRoute {
-  method: string;
-  path: string;
+/**
+ * One entrypoint on a method: which kind (the object made by defineEntrypointKind, typed
+ * loosely here so this file needs nothing from entrypoint.ts) and that decorator's options.
+ */
+export interface EntrypointMark {
+  readonly kind: { readonly name: string };
+  readonly options: unknown;
 }
 
+/** What the decorators recorded on one method. */
 export interface MethodMarks {
   /** The method's property name on the class. */
   methodName: string;
-  /** Wire name(s) it answers to over RPC; absent when not an RPC entrypoint. */
-  rpc?: { name: string };
-  http: HttpRoute[];
+  /** Its entrypoints, in the order the decorators ran (`@rpc @eventHandler(...)` gives two). */
+  entrypoints: EntrypointMark[];
   cpuBound?: CpuBoundOptions;
+  /** Paths of arguments masked in logs (the entrypoints' `sensitiveArguments`, merged). */
+  sensitiveArguments?: SensitivePath[];
+  /** Set by `@batched`: concurrent calls run as one execution on an array of inputs. */
+  batched?: Required<BatchedOptions>;
   /** Error classes that are the caller's fault: logged at warn level without a stack. */
   expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
 }
@@ -38,7 +53,7 @@ const marks = processRegistry<MethodMarks>().marks;
 function marksFor(fn: Function, methodName: string): MethodMarks {
   let record = marks.get(fn);
   if (!record) {
-    record = { methodName, http: [] };
+    record = { methodName, entrypoints: [] };
     marks.set(fn, record);
   }
   return record;
@@ -52,8 +67,12 @@ export function getMethodMarks(fn: unknown): MethodMarks | undefined {
 type Legacy = [target: object, key: string | symbol, descriptor: PropertyDescriptor];
 type Standard = [value: Function, context: ClassMethodDecoratorContext];
 
-/** Apply `mark` to the decorated method, whichever decorator protocol called us. */
-function applyMark(decorator: string, callArgs: unknown[], mark: (record: MethodMarks) => void): void {
+/**
+ * Apply `mark` to the decorated method, whichever decorator protocol called us: for
+ * entrypoint decorators (through entrypoint.ts) and @cpuBound. `decorator` names it in
+ * usage errors.
+ */
+export function applyMark(decorator: string, callArgs: unknown[], mark: (record: MethodMarks) => void): void {
   if (callArgs.length === 2 && typeof callArgs[0] === 'function' && isContext(callArgs[1])) {
     const [value, context] = callArgs as Standard;
     if (context.kind !== 'method' || context.static || context.private) {
@@ -89,45 +108,18 @@ export interface MethodDecorator {
   (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
 }
 
-export interface RpcOptions {
-  /** Wire name, when it should differ from the method name. */
-  name?: string;
-  /** Errors this method raises on bad input (nameko's `expected_exceptions`). */
-  expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
-}
-
-/**
- * Marks a method as an RPC entrypoint: `@rpc` or `@rpc({ name: 'alias' })`.
- * It answers `<service>.<name>` on the rpc exchange.
- */
-export function rpc(options?: RpcOptions): MethodDecorator;
-export function rpc<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
-export function rpc(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
-export function rpc(...args: unknown[]): unknown {
-  if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
-    const options = (args[0] ?? {}) as RpcOptions;
-    if (options.name !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.name)) {
-      throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['rpc', options.name, 'an RPC name is letters, digits and _ (no dots)']);
-    }
-    return ((...inner: unknown[]) => applyMark('rpc', inner, (m) => {
-      m.rpc = { name: options.name ?? m.methodName };
-      if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
-    })) as MethodDecorator;
-  }
-  applyMark('rpc', args, (m) => (m.rpc = { name: m.methodName }));
-  return undefined;
-}
-
 /**
  * Runs the method in the worker-thread pool instead of on the main event loop, so a
- * long computation cannot starve the AMQP heartbeat. Combine with @rpc or @http in any
- * order: `@rpc @cpuBound` or `@cpuBound({ timeout: 60_000 }) @rpc`.
+ * long computation cannot starve the AMQP heartbeat. Combine with any entrypoint decorator
+ * (`@rpc`, `@http`, `@eventHandler`, `@timer`, your own) in any order: `@rpc @cpuBound` or
+ * `@cpuBound({ timeout: 60_000 }) @rpc`.
  */
 export function cpuBound(options?: CpuBoundOptions): MethodDecorator;
 export function cpuBound<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
 export function cpuBound(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
 export function cpuBound(...args: unknown[]): unknown {
   if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
+    checkDecoratorOptions('cpuBound', args[0], ['timeout']);
     const options = { ...((args[0] ?? {}) as CpuBoundOptions) };
     if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) {
       throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['cpuBound', String(options.timeout), 'timeout is a positive number of milliseconds']);
@@ -138,34 +130,32 @@ export function cpuBound(...args: unknown[]): unknown {
   return undefined;
 }
 
-const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
-
-/** Options of {@link http}. */
-export interface HttpOptions {
-  /** Errors that are the caller's fault: answered 400 and logged at warn level without a stack. */
-  expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
-}
-
 /**
- * Marks a method as an HTTP entrypoint on the process's web server
- * (WEB_SERVER_ADDRESS): `@http('GET', '/hello/:name')`. Several methods may be given
- * as 'GET,POST'. `{ expected: [InvalidInput] }` declares caller errors (400), as for @rpc.
+ * Dynamic micro-batching: callers send one input per call; concurrent calls are gathered
+ * (up to `maxBatch`, or `maxDelayMs` after the first) and the method runs once with the
+ * array of inputs, returning one result per input, in order. An element that is an `Error`
+ * fails only its call. Combine with `@rpc`, `@http` or an event handler, and with
+ * `@cpuBound` (the whole batch is one pool task):
+ *
+ * ```ts
+ * @rpc @batched({ maxBatch: 64, maxDelayMs: 5 }) @cpuBound
+ * classify(images: Image[]): Result[] { ... }      // callers: classify(image)
+ * ```
+ *
+ * Each call keeps its own `max_workers` slot, hooks and reply, so a batch holds at most
+ * `max_workers` calls.
  */
-export function http(method: string, path: string, options: HttpOptions = {}): MethodDecorator {
-  if (typeof method !== 'string' || typeof path !== 'string') {
-    // `decorate(C, { page: http })` calls http itself as the decorator.
-    throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', typeof path === 'string' ? path : '?', "http takes a verb and a path: @http('GET', '/x'), or { page: http('GET', '/x') } in decorate()"]);
+export function batched(options?: BatchedOptions): MethodDecorator;
+export function batched<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
+export function batched(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
+export function batched(...args: unknown[]): unknown {
+  if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
+    checkDecoratorOptions('batched', args[0], ['maxBatch', 'maxDelayMs']);
+    const options = batchOptions((args[0] ?? {}) as BatchedOptions);
+    return ((...inner: unknown[]) => applyMark('batched', inner, (m) => (m.batched = options))) as MethodDecorator;
   }
-  const methods = method.split(',').map((m) => m.trim().toUpperCase());
-  for (const m of methods) {
-    if (!HTTP_METHODS.has(m)) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, `unknown HTTP method ${m}`]);
-  }
-  if (!path.startsWith('/')) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, 'the path must start with /']);
-  return ((...inner: unknown[]) =>
-    applyMark('http', inner, (m) => {
-      m.http.push(...methods.map((verb) => ({ method: verb, path })));
-      if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
-    })) as MethodDecorator;
+  applyMark('batched', args, (m) => (m.batched = batchOptions({})));
+  return undefined;
 }
 
 /** What {@link decorate} takes for one method: a decorator, or several. */

@@ -14,6 +14,11 @@ export interface ErrorSpec {
   readonly retryable: boolean;
 }
 
+/**
+ * Every error code enoki raises (`ENOKI_ERR_*`), with its message template (`%s` filled in
+ * order from the error's arguments) and whether retrying the same operation can help.
+ * Codes are stable, never renamed or reused: match on `err.code`, not on message text.
+ */
 export const ERROR_CATALOGUE = {
   ENOKI_ERR_CONFIG_FILE: { message: 'cannot read config file %s: %s', retryable: false },
   ENOKI_ERR_CONFIG_INVALID: { message: 'invalid config %s in %s: %s', retryable: false },
@@ -78,18 +83,24 @@ export const ERROR_CATALOGUE = {
   ENOKI_ERR_WAIT_TIMEOUT: { message: 'entrypointWaiter: %s did not run%s within %s ms', retryable: true },
   ENOKI_ERR_HTTP_BODY: { message: 'request body could not be read: %s', retryable: false },
   ENOKI_ERR_TESTING_USAGE: { message: '%s: %s', retryable: false },
+  ENOKI_ERR_EVENT_PAYLOAD: { message: 'event payload cannot be carried as JSON: %s', retryable: false },
+  ENOKI_ERR_DISPATCHER_CLOSED: { message: 'the event dispatcher was closed; %s cannot be sent', retryable: false },
+  ENOKI_ERR_EVENT_SOURCE: { message: '%s: source service %s is not a service name (letters, digits, _ and -)', retryable: false },
+  ENOKI_ERR_EVENT_TYPE: { message: '%s: event type %s is not a routing key (a non-empty string of at most 255 bytes)', retryable: false },
   ENOKI_ERR_DUPLICATE_COPY: {
     message:
       'two copies of enoki are loaded in one process, %s and %s: their services, errors and worker pools would not see each other. Install one (npm ls enoki; npm dedupe), and start services with that copy\'s `enoki` (npx enoki from the project)',
     retryable: false,
   },
+  ENOKI_ERR_BATCH_RESULT: { message: '@batched %s: a batch of %s inputs must return an array of one result per input, in order; it returned %s', retryable: false },
   ENOKI_ERR_NO_ENTRYPOINTS: {
     message:
-      'service class %s (%s) has no entrypoints, so it would start and answer nothing. Mark a method with @rpc or @http(...) (in plain JavaScript: decorate(%s, { method: rpc })). If it has decorators, the module was compiled without them or by another copy of enoki',
+      'service class %s (%s) has no entrypoints, so it would start and answer nothing. Mark a method with an entrypoint decorator: @rpc, @http(...), @eventHandler(...), @timer(...) (in plain JavaScript: decorate(%s, { method: rpc })). If it has decorators, the module was compiled without them or by another copy of enoki',
     retryable: false,
   },
 } as const satisfies Record<string, ErrorSpec>;
 
+/** One of enoki's error codes, the keys of {@link ERROR_CATALOGUE}. */
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
 function format(template: string, args: readonly unknown[]): string {
@@ -97,15 +108,23 @@ function format(template: string, args: readonly unknown[]): string {
   return template.replace(/%s/g, () => (i < args.length ? String(args[i++]) : '%s'));
 }
 
+/** Options of the {@link EnokiError} constructor. */
 export interface EnokiErrorOptions {
+  /** The underlying error, kept as the standard `Error.cause`. */
   cause?: unknown;
 }
 
 /** Base class of every error enoki raises itself. */
 export class EnokiError extends Error {
+  /** The stable `ENOKI_ERR_*` code: what to match on. */
   readonly code: ErrorCode;
+  /** True when the same operation may succeed if simply tried again later. */
   readonly retryable: boolean;
 
+  /**
+   * @param code - The error's code; its catalogue entry gives the message template.
+   * @param args - Values for the template's `%s` placeholders, in order.
+   */
   constructor(code: ErrorCode, args: readonly unknown[] = [], options: EnokiErrorOptions = {}) {
     const spec: ErrorSpec = ERROR_CATALOGUE[code];
     super(format(spec.message, args), options.cause === undefined ? undefined : { cause: options.cause });
@@ -211,6 +230,10 @@ export class ExpectedError extends Error {
   }
 }
 
+/**
+ * True when `err` is an {@link EnokiError} and, if `code` is given, has that code:
+ * `if (isEnokiError(err, 'ENOKI_ERR_RPC_TIMEOUT')) ...`. Narrows `err`'s type.
+ */
 export function isEnokiError(err: unknown, code?: ErrorCode): err is EnokiError {
   return err instanceof EnokiError && (code === undefined || err.code === code);
 }

@@ -1,26 +1,65 @@
 // enoki's public API. Nothing else under src/ is reachable from outside (package.json
 // `exports`); test helpers are in 'enoki/testing'.
 
+export { batched, cpuBound, decorate, type CpuBoundOptions, type MethodDecorator, type DecoratorSpec } from './decorators.js';
+export { rpc, type RpcOptions } from './rpc/rpc-decorator.js';
+// Loads the HTTP entrypoint statically (see http-decorator.ts for why not on demand).
+export { http, type HttpOptions } from './http/http-decorator.js';
 export {
-  rpc,
-  cpuBound,
-  http,
-  decorate,
-  type RpcOptions,
-  type CpuBoundOptions,
-  type HttpOptions,
-  type MethodDecorator,
-  type DecoratorSpec,
-} from './decorators.js';
+  MethodEntrypoint,
+  defineEntrypoint,
+  defineEntrypointKind,
+  entrypointDecorator,
+  type Entrypoint,
+  type EntrypointKindDefinition,
+  type MarkedMethod,
+  type MethodEntrypointClass,
+} from './entrypoint.js';
+export type { ExtensionHost, SpawnOptions } from './extension-host.js';
+// The broker connection an entrypoint gets from its container (ExtensionHost.getTransport).
+export type {
+  Transport,
+  TransportEvent,
+  ConsumeSpec,
+  QueueSpec,
+  InboundMessage,
+  MessageProperties,
+  PublishOptions,
+  Subscription,
+} from './transport/transport.js';
+export { eventHandler, type EventHandlerOptions } from './events/event-handler.js';
+export { EventDispatcher } from './events/event-dispatcher.js';
+export { eventDispatcher, type StandaloneEventDispatcher, type EventDispatcherOptions } from './events/standalone-dispatcher.js';
+export type { DispatchFunction } from './events/event-publisher.js';
+export type { HandlerType } from './events/event-wire.js';
+export { timer, type TimerOptions } from './timer/timer.js';
 export { DependencyProvider, dependency, isDependencyProvider, type Injected } from './dependency-provider.js';
-export { WorkerContext, type EntrypointKind } from './worker-context.js';
-export { ServiceContainer, type ContainerOptions, type WorkerOutcome } from './service-container.js';
-export { ServiceRunner } from './service-runner.js';
+export { WorkerContext, type EntrypointKind, type WorkerContextInit } from './worker-context.js';
+export { ServiceContainer, type ContainerOptions, type ContainerState, type WorkerOutcome } from './service-container.js';
+export type { ServiceClass, MethodDefinition, ServiceDefinition } from './service-definition.js';
+export type { EntrypointMark, MethodMarks } from './decorators.js';
+export type { Signature, ParamInfo } from './signature.js';
+export { ServiceRunner, type RunnerServiceOptions } from './service-runner.js';
 export { RpcProxy, type RpcProxyOptions } from './rpc/rpc-proxy.js';
-export { ClusterRpcProxy, type ClientOptions, type ClusterClient } from './rpc/cluster-rpc-proxy.js';
-export type { ServiceProxy, RemoteMethod, AsyncReply } from './rpc/service-proxy.js';
-export { loadConfig, maskUri, showConfig, type EnokiConfig } from './config.js';
+export { ClusterRpcProxy, type ClientOptions, type ClusterClient, type ClusterServices } from './rpc/cluster-rpc-proxy.js';
+export type { ServiceProxy, AnyServiceProxy, AnyFunction, RemoteMethod, AsyncReply } from './rpc/service-proxy.js';
+export type { CallOptions } from './rpc/reply-listener.js';
+export type { ContextData } from './context-headers.js';
+export {
+  loadConfig,
+  maskUri,
+  showConfig,
+  type EnokiConfig,
+  type LoadOptions,
+  type ShowFormat,
+  type LoggingConfig,
+  type LogLevel,
+  type PoolConfig,
+  type TlsConfig,
+} from './config.js';
 export type { ConfigInput } from './config-input.js';
+export type { BatchedOptions } from './batching.js';
+export { REDACTED, type SensitivePath, type Segment } from './redaction.js';
 export { createLogger, type Logger } from './logger.js';
 export { LoggingDependency, LoggingProvider } from './logging-dependency.js';
 export { yieldEvery, yieldingEach } from './yield.js';
@@ -36,14 +75,10 @@ export {
   ERROR_CATALOGUE,
   isEnokiError,
   type ErrorCode,
+  type EnokiErrorOptions,
 } from './errors.js';
 export { response, json, HttpError, type HttpResponse, type HttpResponseHeaders } from './http/response.js';
 export type { HttpRequest, HttpHeaders, HttpQuery } from './http/request.js';
 export { webServerAddress, type WebServerAddress } from './http/web-server.js';
-// The HTTP entrypoint kind registers itself with the container when loaded. Loaded here,
-// statically, rather than by the container on demand: a dynamic import() inside a copy of
-// enoki that a CommonJS loader (tsx in a "type": "commonjs" project) compiled would load
-// the ES module copy of the HTTP layer beside it, with its own web server registry.
-import './http/http-entrypoint.js';
 export { SharedRpcClient, type WebRpcOptions, type RequestWithHeaders } from './web/shared-client.js';
 export { nodeHttpRpc, type NodeHttpRpcOptions } from './web/node-http.js';

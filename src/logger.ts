@@ -10,6 +10,17 @@ export type { Logger } from 'pino';
 
 const REDACT = ['password', '*.password', 'AMQP_URI', '*.AMQP_URI', 'auth_token', '*.auth_token', 'authorization', '*.authorization'];
 
+/**
+ * A pino logger configured from a config's LOGGING: its level; its destination (stderr,
+ * stdout, or a file, whose directories are created); pretty output on a terminal and JSON
+ * lines otherwise (`pretty: 'auto'`). Writes are asynchronous, so a burst of logs never
+ * holds the event loop that carries the AMQP heartbeat. Values under the keys `password`,
+ * `AMQP_URI`, `auth_token` and `authorization` (at the top level of a logged object or one
+ * level down) are written as `***`.
+ *
+ * @param logging - The LOGGING section of a loaded config.
+ * @param name - The logger's `name` field (default `'enoki'`).
+ */
 export function createLogger(logging: LoggingConfig, name = 'enoki'): Logger {
   const toFile = logging.destination !== 'stderr' && logging.destination !== 'stdout';
   const fd = logging.destination === 'stdout' ? 1 : 2;

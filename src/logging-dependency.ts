@@ -24,11 +24,16 @@ export class LoggingProvider extends DependencyProvider<Logger> {
     return this.logger(ctx);
   }
 
+  /** Logs `<service>.<method> starting` with the call's arguments (info), and starts the call's clock. */
   override workerSetup(ctx: WorkerContext): void {
     this.started.set(ctx, performance.now());
-    this.logger(ctx).info({ args: ctx.args }, `${ctx.serviceName}.${ctx.methodName} starting`);
+    this.logger(ctx).info({ args: ctx.redactedArgs }, `${ctx.serviceName}.${ctx.methodName} starting`);
   }
 
+  /**
+   * Logs `<service>.<method> completed in <n> ms` (info), or, when the method threw,
+   * `failed after <n> ms` with the error and its stack (error).
+   */
   override workerResult(ctx: WorkerContext, _result: unknown, error: Error | undefined): void {
     const elapsedMs = Number((performance.now() - (this.started.get(ctx) ?? ctx.startedAt)).toFixed(3));
     const log = this.logger(ctx);

@@ -166,7 +166,7 @@ const MAX_NAMED = 3;
 
 /**
  * One log line naming the likely culprits, e.g. "event loop blocked for 2310 ms (threshold
- * 500 ms) while greeting_service.computation_bound was running inline; mark it @cpuBound …".
+ * 500 ms) while greeting_service.computation_bound was running inline; mark it `@cpuBound` …".
  */
 export function formatBlockedWarning(report: BlockedReport): string {
   const head = `event loop blocked for ${Math.round(report.blockedMs)} ms (threshold ${report.thresholdMs} ms)`;

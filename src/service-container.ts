@@ -1,6 +1,7 @@
-// ServiceContainer: one service class, run. It owns the service's dependency providers,
-// its entrypoints (the RPC consumer, HTTP routes), its transport connection, and the
-// path every call takes:
+// ServiceContainer: one service class, run. It is an extension host: it owns the
+// service's dependency providers, the entrypoints its methods' decorators ask for (made
+// through entrypoint.ts, whatever their kind: it imports none), its transport connection,
+// and the path every call takes:
 //
 //   entrypoint takes a message -> spawnWorker() makes a WorkerContext -> dependencies are
 //   injected into a fresh service instance -> workerSetup hooks -> the method runs (inline,
@@ -14,50 +15,33 @@ import type { Logger } from 'pino';
 import type { EnokiConfig } from './config.js';
 import { resolveConfig, type ConfigInput } from './config-input.js';
 import type { DependencyProvider } from './dependency-provider.js';
-import { CallAbandoned, EnokiError, ExpectedError } from './errors.js';
+import { createEntrypoints, type Entrypoint } from './entrypoint.js';
+import { EnokiError } from './errors.js';
+import type { ContainerState, ExtensionHost, SpawnOptions, WorkerOutcome } from './extension-host.js';
 import { createLogger } from './logger.js';
 import { acquireWatchdog, type WatchdogLease } from './loop-watchdog-lease.js';
-import type { ContextData } from './rpc/wire.js';
+import type { OffloadExecutor, OffloadHost } from './offload/offload-executor.js';
 import { defineService, type MethodDefinition, type ServiceClass, type ServiceDefinition } from './service-definition.js';
 import { createPoolExecutor } from './offload/pool-executor.js';
-import { RpcConsumer } from './rpc/rpc-consumer.js';
-import { Semaphore } from './semaphore.js';
-import { toError } from './thrown-values.js';
 import { createTransport } from './transport/create-transport.js';
 import type { Transport } from './transport/transport.js';
-import { WorkerContext, type EntrypointKind } from './worker-context.js';
+import { WorkerPath } from './worker-path.js';
 
-/** Something that delivers calls into the container: the RPC consumer, the HTTP server. */
-export interface Entrypoint {
-  /** Begin taking calls. */
-  start(): Promise<void>;
-  /** Stop taking new calls; calls already taken are finished by the container. */
-  stop(): Promise<void>;
-  /** Forced stop, instead of stop(): release what it holds (sockets, ports) at once. */
-  kill?(): Promise<void>;
-}
-
-/** Runs a `@cpuBound` method somewhere other than the main event loop. */
-export interface OffloadExecutor {
-  run(request: OffloadRequest): Promise<unknown>;
-  /** Graceful: let running tasks finish (up to graceMs). Otherwise abort them now. */
-  close(graceful: boolean, graceMs: number): Promise<void>;
-}
-
-export interface OffloadRequest {
-  ctx: WorkerContext;
-  method: MethodDefinition;
-  args: unknown[];
-  /** What each dependency field holds for this call, by field name. */
-  dependencies: Record<string, unknown>;
-}
+export type { ContainerState, SpawnOptions, WorkerOutcome } from './extension-host.js';
+export type { OffloadExecutor, OffloadRequest } from './offload/offload-executor.js';
 
 /** Set on globalThis in worker-pool threads (workers/protocol.ts POOL_THREAD_MARK). */
 const POOL_THREAD_MARK = Symbol.for('enoki.poolThread');
 
+/** Options of a {@link ServiceContainer} (and, through ServiceRunner.add, of each service of a runner). */
 export interface ContainerOptions {
-  /** A transport to use instead of one made from AMQP_URI (tests, shared connections). */
+  /**
+   * A transport to use instead of one made from AMQP_URI (tests, shared connections).
+   *
+   * @internal
+   */
   transport?: Transport;
+  /** Logger for the container (it adds the service name); default: one made from the config's LOGGING. */
   logger?: Logger;
   /**
    * The module that exports the service class, for `@cpuBound` methods: pool threads
@@ -68,72 +52,56 @@ export interface ContainerOptions {
   module?: string;
   /** The export name of the class in `module` (default: found by identity). */
   exportName?: string;
-  /** Provide an executor for `@cpuBound` methods (tests); default: the piscina pool. */
+  /**
+   * Provide an executor for `@cpuBound` methods (tests); default: the piscina pool.
+   *
+   * @internal
+   */
   offload?: OffloadExecutor;
 }
 
-export interface WorkerOutcome {
-  ctx: WorkerContext;
-  result: unknown;
-  error: Error | undefined;
-}
-
-export interface SpawnOptions {
-  entrypoint: EntrypointKind;
-  contextData?: ContextData;
-  parentCallIdStack?: readonly string[];
-  /** The entrypoint's answer (reply, HTTP response), run before workerResult hooks. */
-  handleResult?: (ctx: WorkerContext, result: unknown, error: Error | undefined) => Promise<void> | void;
-}
-
-export type ContainerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'killed';
-
-type EntrypointFactory = (container: ServiceContainer) => Entrypoint | undefined;
-const entrypointFactories: EntrypointFactory[] = [];
-
 /**
- * Entrypoint kinds beyond RPC (HTTP) register here when their module is loaded, so a
- * service without HTTP never loads the web server.
- */
-export function registerEntrypointFactory(factory: EntrypointFactory): void {
-  entrypointFactories.push(factory);
-}
-
-/**
+ * One service class, run: the container owns the service's dependency providers, its
+ * entrypoints (the RPC consumer, the `@http` routes), its broker connection, and the path
+ * every call takes (a fresh service instance, injected dependencies, the worker hooks, one
+ * of `max_workers` slots). Every error a method throws is logged with its stack, with or
+ * without a logging dependency. A ServiceRunner makes one per service; make one directly
+ * to run a single service, or in tests (enoki/testing's serviceFixtures).
+ *
  * `S` is the service class's instance type. Nothing at run time uses it; it lets test
  * helpers (enoki/testing's entrypointHook) check method names and argument types.
  */
-export class ServiceContainer<S = unknown> {
+export class ServiceContainer<S = unknown> implements ExtensionHost {
   readonly definition: ServiceDefinition;
+  /** The resolved config the service runs with. */
   readonly config: EnokiConfig;
+  /** The container's logger: the given (or configured) one, with the service name bound. */
   readonly logger: Logger;
+  /** The options the container was made with. */
   readonly options: ContainerOptions;
   /** Providers declared on the service, by field name. */
   readonly providers: ReadonlyMap<string, DependencyProvider>;
   private transportPromise: Promise<Transport> | null = null;
   /** The transport while its open() is still waiting for the broker. */
   private opening: Transport | null = null;
-  private readonly slots: Semaphore;
-  /** Calls accepted and not finished (running, or waiting for a slot). */
-  private active = 0;
-  /** Resolvers waiting for `active` to reach 0 (a graceful stop). */
-  private idleWaiters: Array<() => void> = [];
+  private readonly workers: WorkerPath;
   private entrypoints: Entrypoint[] = [];
   private offload: Promise<OffloadExecutor> | null = null;
-  private watchdog: WatchdogLease | null = null;
+  /**
+   * The loop watchdog's lease while running; the worker path reports methods to it.
+   *
+   * @internal
+   */
+  watchdog: WatchdogLease | null = null;
   private stateValue: ContainerState = 'created';
   private stopping: Promise<void> | null = null;
   private readonly shared = new Map<string, unknown>();
-  /** A provider logs method errors with their stacks (see DependencyProvider.logsWorkerErrors). */
-  private errorsLoggedByProvider = false;
-  private readonly workerDoneListeners = new Set<(outcome: WorkerOutcome) => void>();
 
   constructor(cls: ServiceClass<S>, config?: ConfigInput, options: ContainerOptions = {}) {
     this.definition = defineService(cls);
     this.config = resolveConfig(config);
     this.options = options;
     this.logger = (options.logger ?? createLogger(this.config.LOGGING)).child({ service: this.definition.name });
-    this.slots = new Semaphore(this.config.max_workers);
     // The container's own provider instances come from one instance of the class; the
     // per-call instances' provider fields are overwritten with injected values.
     const probe = new cls() as Record<string, DependencyProvider>;
@@ -145,22 +113,29 @@ export class ServiceContainer<S = unknown> {
       providers.set(name, provider);
     }
     this.providers = providers;
+    this.workers = new WorkerPath(this);
   }
 
+  /** The service's name (its `static name`), which prefixes its RPC routing keys. */
   get serviceName(): string {
     return this.definition.name;
   }
 
+  /** Where the container is in its life. */
   get state(): ContainerState {
     return this.stateValue;
   }
 
   /** Calls accepted and not finished: running, or waiting for one of max_workers slots. */
   get activeWorkers(): number {
-    return this.active;
+    return this.workers.active;
   }
 
-  /** The container's broker connection, opened on first use. */
+  /**
+   * The container's broker connection, opened on first use.
+   *
+   * @internal
+   */
   getTransport(): Promise<Transport> {
     if (!this.transportPromise) {
       const transport = this.options.transport ?? createTransport(this.config, `enoki ${this.serviceName}`, this.logger);
@@ -186,6 +161,14 @@ export class ServiceContainer<S = unknown> {
     return this.shared.get(key) as T;
   }
 
+  /**
+   * Start the service: every provider's `setup()` then `start()`, the worker pool when a
+   * method is `@cpuBound`, then the entrypoints, so calls arrive only once dependencies
+   * are ready. If a step fails, the error is logged, the container is killed and the
+   * error is rethrown. Needs a new or stopped container (else `ENOKI_ERR_CONTAINER_STATE`),
+   * and is refused inside a worker-pool thread: a module that defines a `@cpuBound`
+   * service must not start services when it is imported.
+   */
   async start(): Promise<void> {
     if (this.stateValue !== 'created' && this.stateValue !== 'stopped') {
       throw new EnokiError('ENOKI_ERR_CONTAINER_STATE', [this.serviceName, this.stateValue, 'start() needs a new or stopped container']);
@@ -202,14 +185,20 @@ export class ServiceContainer<S = unknown> {
     this.stateValue = 'starting';
     try {
       // Read at start: replaceDependencies may have swapped providers since construction.
-      this.errorsLoggedByProvider = [...this.providers.values()].some((p) => p.logsWorkerErrors);
+      this.workers.errorsLoggedByProvider = [...this.providers.values()].some((p) => p.logsWorkerErrors);
       for (const provider of this.providers.values()) await provider.setup();
       for (const provider of this.providers.values()) await provider.start();
       if ([...this.definition.methods.values()].some((m) => m.cpuBound)) await this.getOffload();
-      this.entrypoints = [
-        ...(this.definition.rpcMethods.size > 0 ? [new RpcConsumer(this)] : []),
-        ...entrypointFactories.map((make) => make(this)).filter((e): e is Entrypoint => e !== undefined),
-      ];
+      for (const m of this.definition.methods.values()) {
+        if (m.batched && m.batched.maxBatch > this.config.max_workers) {
+          // Info, not a warning: the example runs this way on the default config on purpose.
+          this.logger.info(
+            `${this.serviceName}.${m.methodName}: batches hold at most max_workers (${this.config.max_workers}) calls, not maxBatch (${m.batched.maxBatch}): each call keeps its worker slot while it waits; raise max_workers for larger batches`,
+          );
+        }
+      }
+      this.entrypoints = await createEntrypoints(this, this.definition.methods.values());
+      for (const entrypoint of this.entrypoints) await entrypoint.setup?.();
       for (const entrypoint of this.entrypoints) await entrypoint.start();
       const heartbeat = this.config.HEARTBEAT > 0 ? this.config.HEARTBEAT : 60;
       this.watchdog = acquireWatchdog((heartbeat * 1000) / 4, this.logger);
@@ -221,7 +210,7 @@ export class ServiceContainer<S = unknown> {
     }
     this.stateValue = 'running';
     this.logger.info(
-      { rpc: [...this.definition.rpcMethods.keys()], uri: (await this.peekTransport())?.displayUri },
+      { entrypoints: [...this.definition.methods.values()].map((m) => `${m.methodName}: ${m.entrypoints.map((e) => e.kind.name).join(', ')}`), uri: (await this.peekTransport())?.displayUri },
       `service ${this.serviceName} started`,
     );
   }
@@ -255,10 +244,16 @@ export class ServiceContainer<S = unknown> {
     // after the workers: the pool's grace period below must run meanwhile, or a task past
     // it would never be aborted and its response would hold the stop forever.
     const entrypointsStopped = Promise.all(
-      this.entrypoints.map((entrypoint) => entrypoint.stop().catch((err) => this.logger.warn({ err }, 'entrypoint stop failed'))),
+      this.entrypoints.map((entrypoint) =>
+        Promise.resolve()
+          .then(() => entrypoint.stop())
+          .catch((err) => this.logger.warn({ err }, 'entrypoint stop failed')),
+      ),
     );
     const graceMs = this.config.POOL.shutdownGrace * 1000;
-    const workersDone = this.waitForWorkers();
+    // Inputs waiting for a batch to fill run now: no more calls are coming to fill it.
+    this.workers.flushBatches();
+    const workersDone = this.workers.idle();
     const brokerGuard = this.dropRepliesIfBrokerStaysDown(workersDone, graceMs);
     if (this.offload) {
       const offload = await this.offload.catch(() => undefined);
@@ -290,7 +285,11 @@ export class ServiceContainer<S = unknown> {
   async kill(): Promise<void> {
     if (this.stateValue === 'killed') return;
     this.stateValue = 'killed';
-    for (const entrypoint of this.entrypoints) await entrypoint.kill?.().catch((err) => this.logger.warn({ err }, 'entrypoint kill failed'));
+    for (const entrypoint of this.entrypoints) {
+      await Promise.resolve()
+        .then(() => (entrypoint.kill ? entrypoint.kill() : entrypoint.stop()))
+        .catch((err) => this.logger.warn({ err }, 'entrypoint kill failed'));
+    }
     await this.closeTransport();
     if (this.offload) await (await this.offload.catch(() => undefined))?.close(false, 0);
     this.offload = null;
@@ -340,7 +339,7 @@ export class ServiceContainer<S = unknown> {
       const downMs = downSince === undefined ? 0 : Date.now() - downSince;
       if (downSince !== undefined && downMs >= graceMs) {
         this.logger.warn(
-          { uri: transport.displayUri, downMs, calls: this.active },
+          { uri: transport.displayUri, downMs, calls: this.workers.active },
           `the broker has been unreachable for ${Math.round(downMs / 1000)} s while stopping; closing the connection: replies not sent yet are dropped, and their requests, requeued by the broker when the connection went, will be answered by another instance`,
         );
         await this.closeTransport();
@@ -350,19 +349,12 @@ export class ServiceContainer<S = unknown> {
     }
   }
 
-  private waitForWorkers(): Promise<void> {
-    if (this.active === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-
-  private workerFinished(): void {
-    if (--this.active > 0 || this.idleWaiters.length === 0) return;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of waiters) resolve();
-  }
-
-  private getOffload(): Promise<OffloadExecutor> {
+  /**
+   * The executor for `@cpuBound` methods, made on first use (the worker path calls it).
+   *
+   * @internal
+   */
+  getOffload(): Promise<OffloadExecutor> {
     if (!this.offload) {
       this.offload = this.options.offload
         ? Promise.resolve(this.options.offload)
@@ -377,150 +369,17 @@ export class ServiceContainer<S = unknown> {
    * logged and does not affect the call. Returns the function that removes the listener.
    */
   onWorkerDone(listener: (outcome: WorkerOutcome) => void): () => void {
-    this.workerDoneListeners.add(listener);
-    return () => {
-      this.workerDoneListeners.delete(listener);
-    };
+    return this.workers.onDone(listener);
   }
 
   /**
-   * Run one call through the worker path. Resolves with the outcome; never rejects
-   * because the method threw (that is `outcome.error`).
+   * Run one call through the worker path (worker-path.ts). Resolves with the outcome;
+   * never rejects because the method threw (that is `outcome.error`).
    */
   spawnWorker(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
-    // Counted from before a slot is free: a graceful stop must also wait for a call that
-    // was accepted (an HTTP request, a direct call) but is still queued for a slot.
-    this.active++;
-    // The hot path is one async function deep: no wrapper per layer (each costs a promise
-    // and a microtask per call, measured in bench/http.ts).
-    const release = this.slots.tryAcquire();
-    return release ? this.runWorker(release, method, args, options) : this.runQueued(method, args, options);
-  }
-
-  private async runQueued(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
-    return this.runWorker(await this.slots.acquire(), method, args, options);
-  }
-
-  /** One call, from its slot (`release`) to onWorkerDone; releases the slot when done. */
-  private async runWorker(release: () => void, method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
-    const ctx = new WorkerContext({
-      serviceName: this.serviceName,
-      methodName: method.methodName,
-      entrypoint: options.entrypoint,
-      args,
-      contextData: options.contextData,
-      parentCallIdStack: options.parentCallIdStack,
-      parentCallsTracked: this.config.parent_calls_tracked,
-    });
-    let result: unknown;
-    let error: Error | undefined;
-    try {
-      // Shared and never written when there are no providers: one object less per call.
-      const dependencies: Record<string, unknown> = this.providers.size === 0 ? NO_DEPENDENCIES : {};
-      for (const [name, provider] of this.providers) dependencies[name] = provider.getDependency(ctx);
-      const setup = this.runHooks('workerSetup', (p) => p.workerSetup(ctx));
-      if (setup) await setup;
-      try {
-        const returned = this.invoke(ctx, method, args, dependencies);
-        // A synchronous method's value is used as it is: no microtask for it.
-        result = isThenable(returned) ? await returned : returned;
-      } catch (err) {
-        error = toError(err);
-        if (error instanceof CallAbandoned) {
-          this.logger.warn({ call: ctx.callId }, `${error.message}; not answered, handed back (an RPC request is requeued, an HTTP request gets 503)`);
-        } else {
-          if (!this.errorsLoggedByProvider) this.logMethodError(ctx, method, error);
-        }
-      }
-      // An abandoned call reaches the entrypoint too, which answers "try elsewhere" (RPC:
-      // requeue at once, for another instance; HTTP: 503), never with a result.
-      if (options.handleResult) {
-        try {
-          const answered = options.handleResult(ctx, result, error);
-          if (isThenable(answered)) await answered;
-        } catch (err) {
-          this.logger.error({ err, call: ctx.callId }, `could not answer ${this.serviceName}.${method.methodName}`);
-        }
-      }
-      const resultHooks = this.runHooks('workerResult', (p) => p.workerResult(ctx, result, error));
-      if (resultHooks) await resultHooks;
-    } catch (err) {
-      // getDependency threw: the method never ran; answer with that error.
-      error = toError(err);
-      this.logger.error({ err: error, call: ctx.callId }, `dependency injection failed for ${this.serviceName}.${method.methodName}`);
-      if (options.handleResult) await Promise.resolve(options.handleResult(ctx, undefined, error)).catch(() => undefined);
-    } finally {
-      try {
-        const teardown = this.runHooks('workerTeardown', (p) => p.workerTeardown(ctx));
-        if (teardown) await teardown;
-      } finally {
-        release();
-        this.workerFinished();
-      }
-    }
-    const outcome: WorkerOutcome = { ctx, result, error };
-    for (const listener of this.workerDoneListeners) {
-      try {
-        listener(outcome);
-      } catch (err) {
-        this.logger.error({ err, call: ctx.callId }, 'an onWorkerDone listener threw');
-      }
-    }
-    return outcome;
-  }
-
-  /** The method's return value, or a promise of it; throws what a synchronous method throws. */
-  private invoke(ctx: WorkerContext, method: MethodDefinition, args: unknown[], dependencies: Record<string, unknown>): unknown {
-    if (method.cpuBound) return this.getOffload().then((offload) => offload.run({ ctx, method, args, dependencies }));
-    const instance = new this.definition.cls() as Record<string, unknown>;
-    if (dependencies !== NO_DEPENDENCIES) Object.assign(instance, dependencies);
-    const exit = this.watchdog?.enter(this.serviceName, method.methodName);
-    let returned: unknown;
-    try {
-      returned = (instance[method.methodName] as (...a: unknown[]) => unknown)(...args);
-    } catch (err) {
-      exit?.();
-      throw err;
-    }
-    if (!isThenable(returned)) {
-      exit?.();
-      return returned;
-    }
-    // An async method is running until its promise settles (the watchdog names it).
-    return Promise.resolve(returned).finally(() => exit?.());
-  }
-
-  private logMethodError(ctx: WorkerContext, method: MethodDefinition, error: Error): void {
-    const where = `${this.serviceName}.${method.methodName}`;
-    if (error instanceof ExpectedError || method.expected?.some((cls) => error instanceof cls)) {
-      this.logger.warn({ call: ctx.callId, error: `${error.name}: ${error.message}` }, `${where} raised an expected error`);
-    } else {
-      this.logger.error({ err: error, call: ctx.callId }, `${where} raised ${error.name}: ${error.message}`);
-    }
-  }
-
-  private runHooks(hook: string, call: (provider: DependencyProvider) => void | Promise<void>): Promise<void> | undefined {
-    // Hot path: a service without providers pays no async call per hook (about 2 µs a
-    // call over three hooks, measured in bench/http.ts).
-    return this.providers.size === 0 ? undefined : this.runEachHook(hook, call);
-  }
-
-  private async runEachHook(hook: string, call: (provider: DependencyProvider) => void | Promise<void>): Promise<void> {
-    for (const provider of this.providers.values()) {
-      try {
-        await call(provider);
-      } catch (err) {
-        this.logger.error({ err, dependency: provider.attrName }, `${hook} of dependency ${provider.attrName} failed`);
-      }
-    }
+    return this.workers.spawn(method, args, options);
   }
 }
 
 /** How often a stop checks whether the broker connection is back (see dropRepliesIfBrokerStaysDown). */
 const BROKER_CHECK_MS = 250;
-
-const NO_DEPENDENCIES: Record<string, unknown> = Object.freeze({});
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
-}

@@ -3,23 +3,31 @@
 // comes from here, so the rules (and their error messages) live in one place.
 
 import { getMethodMarks, type MethodMarks } from './decorators.js';
-import { isDependencyProvider } from './dependency-provider.js';
 import { EnokiError } from './errors.js';
+import { hasProviderBrand } from './provider-brand.js';
 import { readSignature, type Signature } from './signature.js';
 
+/**
+ * A service class: made with no arguments (a fresh instance serves every call), and
+ * named by `static name = '...'` (as nameko's `name`) or `static serviceName`. `T` is
+ * its instance type.
+ */
 // biome-ignore lint: a service class can take any constructor shape
 export type ServiceClass<T = any> = (new () => T) & { readonly name: string };
 
+/** One entrypoint method of a service: its marks, and its parameters as read from its source. */
 export interface MethodDefinition extends MethodMarks {
+  /** Its parameters: how an entrypoint binds keyword arguments to them. */
   readonly signature: Signature;
 }
 
+/** A service class read once: its name, its entrypoint methods and its dependency fields. */
 export interface ServiceDefinition {
+  /** The class itself. */
   readonly cls: ServiceClass;
+  /** The service name (`static name`). */
   readonly name: string;
-  /** RPC entrypoints by wire name. */
-  readonly rpcMethods: ReadonlyMap<string, MethodDefinition>;
-  /** Every marked method by property name (RPC, HTTP or both). */
+  /** Every method with at least one entrypoint, by property name. */
   readonly methods: ReadonlyMap<string, MethodDefinition>;
   /** Names of the instance fields that hold dependency providers. */
   readonly dependencyNames: readonly string[];
@@ -39,7 +47,7 @@ export function serviceNameOf(cls: Function): string {
 }
 
 function isEntrypoint(marks: MethodMarks | undefined): marks is MethodMarks {
-  return marks !== undefined && (marks.rpc !== undefined || marks.http.length > 0);
+  return marks !== undefined && marks.entrypoints.length > 0;
 }
 
 /**
@@ -69,7 +77,6 @@ export function defineService(cls: ServiceClass): ServiceDefinition {
   }
 
   const methods = new Map<string, MethodDefinition>();
-  const rpcMethods = new Map<string, MethodDefinition>();
   // Walk the prototype chain so a service can inherit entrypoints from a base class;
   // the most derived definition of a method wins.
   for (let proto = cls.prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
@@ -78,14 +85,7 @@ export function defineService(cls: ServiceClass): ServiceDefinition {
       const fn = Object.getOwnPropertyDescriptor(proto, key)?.value;
       const marks = getMethodMarks(fn);
       if (!isEntrypoint(marks)) continue;
-      const def: MethodDefinition = { ...marks, methodName: key, signature: readSignature(fn as Function, key) };
-      methods.set(key, def);
-      if (def.rpc) {
-        if (rpcMethods.has(def.rpc.name)) {
-          throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [name, `two methods answer RPC name ${def.rpc.name}`]);
-        }
-        rpcMethods.set(def.rpc.name, def);
-      }
+      methods.set(key, { ...marks, methodName: key, signature: readSignature(fn as Function, key) });
     }
   }
 
@@ -95,9 +95,9 @@ export function defineService(cls: ServiceClass): ServiceDefinition {
   } catch (err) {
     throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [name, `its constructor threw: ${(err as Error).message}`], { cause: err });
   }
-  const dependencyNames = Object.keys(probe).filter((key) => isDependencyProvider(probe[key]));
+  const dependencyNames = Object.keys(probe).filter((key) => hasProviderBrand(probe[key]));
 
-  const definition: ServiceDefinition = { cls, name, rpcMethods, methods, dependencyNames };
+  const definition: ServiceDefinition = { cls, name, methods, dependencyNames };
   definitions.set(cls, definition);
   return definition;
 }

@@ -9,21 +9,44 @@ import { ServiceContainer, type ContainerOptions } from './service-container.js'
 import { EnokiError } from './errors.js';
 import { hasEntrypoints, type ServiceClass } from './service-definition.js';
 
+/** Options of {@link ServiceRunner.add}: a container's options, plus a config of the service's own. */
 export interface RunnerServiceOptions extends ContainerOptions {
   /** This service's own config; default: the runner's. */
   config?: ConfigInput;
 }
 
+/**
+ * Several services in one process, as nameko's ServiceRunner: each in its own
+ * {@link ServiceContainer} with its own connection, started together and stopped
+ * together. `enoki run` runs its services in one.
+ *
+ *     const runner = new ServiceRunner(loadConfig('config.yaml'));
+ *     runner.add(GreetingService);
+ *     await runner.start();
+ */
 export class ServiceRunner {
+  /** The containers of the services added, in the order they were added. */
   readonly containers: ServiceContainer[] = [];
+  /** The runner's config: every service's, unless added with its own. */
   readonly config: EnokiConfig;
+  /** The logger every container logs to, unless added with its own. */
   readonly logger: Logger;
 
+  /**
+   * @param config - The services' config (default: enoki's defaults).
+   * @param options - `logger`: the logger for every container (default: one made from the config's LOGGING).
+   */
   constructor(config?: ConfigInput, options: { logger?: Logger } = {}) {
     this.config = resolveConfig(config);
     this.logger = options.logger ?? createLogger(this.config.LOGGING);
   }
 
+  /**
+   * Add a service class: makes its container (not started; `start()` starts every
+   * container) with the runner's config and logger unless `options` gives its own, and
+   * returns it. A class with no `@rpc` or `@http` method is refused
+   * (`ENOKI_ERR_NO_ENTRYPOINTS`), as is a second service of the same name.
+   */
   add<S>(cls: ServiceClass<S>, options: RunnerServiceOptions = {}): ServiceContainer<S> {
     const { config, ...containerOptions } = options;
     // A runner serves its services' entrypoints; one with none would start and answer nothing.
@@ -59,10 +82,15 @@ export class ServiceRunner {
     await Promise.all(this.containers.map((c) => c.stop()));
   }
 
+  /**
+   * Forced stop of every container, in parallel: nothing more is answered, and requests
+   * not yet acknowledged return to the queue for another instance.
+   */
   async kill(): Promise<void> {
     await Promise.all(this.containers.map((c) => c.kill()));
   }
 
+  /** Stop gracefully at the end of an `await using` scope, as `stop()` does. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }

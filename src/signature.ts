@@ -7,18 +7,25 @@
 
 import { IncorrectSignature } from './errors.js';
 
+/** One parameter of a method, as read from its source. */
 export interface ParamInfo {
   /** undefined for destructured patterns: those cannot be passed by keyword. */
   name: string | undefined;
+  /** It has a default value (`x = 1`). */
   hasDefault: boolean;
+  /** It is a rest parameter (`...xs`). */
   rest: boolean;
 }
 
+/** A method's parameters, read from its source: how keyword arguments are bound to them. */
 export interface Signature {
+  /** The method's name, for error messages. */
   readonly method: string;
+  /** Its parameters, in order. */
   readonly params: readonly ParamInfo[];
   /** Params before the first default or rest; equals `fn.length`. */
   readonly required: number;
+  /** It ends with a rest parameter. */
   readonly hasRest: boolean;
 }
 

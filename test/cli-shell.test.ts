@@ -75,29 +75,43 @@ describe('enoki shell, scripted', () => {
 });
 
 describe('the n of enoki shell', () => {
-  it('has rpc, the masked config, and a member for each SHELL_HELPERS entry (where events adds dispatch)', async () => {
-    const closers: Array<() => void> = [];
-    const session: ShellSession = {
+  it('has rpc, the masked config, dispatch, and a member for each other SHELL_HELPERS entry', async () => {
+    const closers: Array<() => unknown> = [];
+        const session = {
       client: {} as ShellSession['client'],
+      transport: {} as ShellSession['transport'],
       config: loadConfig({ AMQP_URI: 'amqp://u:pw-secret@h:5672/v' }),
       logger: silentLogger(),
-      onClose: (close) => void closers.push(close as () => void),
-    };
-    const dispatched: unknown[][] = [];
-    SHELL_HELPERS.set('dispatch', (s) => {
+      onClose: (close: () => unknown) => void closers.push(close),
+    } satisfies ShellSession;
+    SHELL_HELPERS.set('probe', (s) => {
       s.onClose(() => undefined);
-      return (...args: unknown[]) => dispatched.push(args);
+      return 'probe-value';
     });
     try {
-      const n = shellNamespace(session);
+      const n = await shellNamespace(session);
       expect(n['rpc']).toBe(session.client);
       expect((n['config'] as Record<string, unknown>)['AMQP_URI']).toBe('amqp://u:***@h:5672/v');
-      (n['dispatch'] as (...a: unknown[]) => void)('src', 'type', { x: 1 });
-      expect(dispatched).toEqual([['src', 'type', { x: 1 }]]);
-      expect(closers).toHaveLength(1);
+      expect(typeof n['dispatch']).toBe('function');
+      expect(n['probe']).toBe('probe-value');
+      // dispatch and probe each registered what to close when the shell exits.
+      expect(closers).toHaveLength(2);
     } finally {
-      SHELL_HELPERS.delete('dispatch');
+      SHELL_HELPERS.delete('probe');
     }
+  });
+
+  it('n.dispatch sends an event that a service handles, on the shell connection', async () => {
+    const script = [
+      "await n.dispatch('cli_source', 'ping', { from: 'shell' })",
+      'let seen = []',
+      "for (let i = 0; i < 100 && seen.length === 0; i++) { seen = await n.rpc.cli_service.pings(); if (!seen.length) await new Promise((r) => setTimeout(r, 50)) }",
+      'JSON.stringify(seen)',
+    ].join('\n');
+    const { code, stdout, stderr } = await shell(script);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout.trim().split('\n').at(-1)).toBe(`'[{"from":"shell"}]'`);
   });
 });
 

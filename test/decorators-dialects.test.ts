@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cpuBound, decorate, http, isEnokiError, rpc } from 'enoki';
 import { getMethodMarks } from '../src/decorators.js';
 import { processRegistry } from '../src/process-registry.js';
-import { defineService, hasEntrypoints } from '../src/service-definition.js';
+import { defineService, hasEntrypoints, type MethodDefinition } from '../src/service-definition.js';
 
 const SOURCE = `
 import { rpc, cpuBound, http } from 'enoki';
@@ -63,14 +63,16 @@ function plainJavaScript(): Function {
   return decorate(Shop, { hello: rpc, total: [rpc({ name: 'total_price' }), cpuBound({ timeout: 5000 })], page: http('GET,POST', '/shop/:id') });
 }
 
-/** What the container reads off a class, in comparable form. */
+/** What the container reads off a class, in comparable form: entrypoint marks by kind. */
 function shape(cls: Function) {
   const def = defineService(cls as never);
+  const marksOf = (m: MethodDefinition, kind: string) => m.entrypoints.filter((e) => e.kind.name === kind).map((e) => e.options);
+  const rpcName = (m: MethodDefinition) => (marksOf(m, 'rpc') as Array<{ name?: string }>).map((o) => o.name ?? m.methodName)[0];
   return {
     name: def.name,
-    rpc: [...def.rpcMethods.keys()].sort(),
+    rpc: [...def.methods.values()].map(rpcName).filter((n) => n !== undefined).sort(),
     methods: [...def.methods.values()]
-      .map((m) => ({ method: m.methodName, rpc: m.rpc?.name, http: m.http, cpuBound: m.cpuBound, params: m.signature.params.map((p) => p.name) }))
+      .map((m) => ({ method: m.methodName, rpc: rpcName(m), http: marksOf(m, 'http'), cpuBound: m.cpuBound, params: m.signature.params.map((p) => p.name) }))
       .sort((a, b) => a.method.localeCompare(b.method)),
   };
 }

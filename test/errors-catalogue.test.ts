@@ -40,8 +40,13 @@ const PINNED: Record<string, boolean> = {
   ENOKI_ERR_WAIT_TIMEOUT: true,
   ENOKI_ERR_HTTP_BODY: false,
   ENOKI_ERR_TESTING_USAGE: false,
+  ENOKI_ERR_EVENT_PAYLOAD: false,
+  ENOKI_ERR_DISPATCHER_CLOSED: false,
+  ENOKI_ERR_EVENT_SOURCE: false,
+  ENOKI_ERR_EVENT_TYPE: false,
   ENOKI_ERR_DUPLICATE_COPY: false,
   ENOKI_ERR_NO_ENTRYPOINTS: false,
+  ENOKI_ERR_BATCH_RESULT: false,
 };
 
 function sources(dir: string): string[] {

@@ -113,8 +113,13 @@ interface Exited {
 }
 
 /** `enoki run ...` with the given Node, as `npx enoki run ...` resolves it in that project. */
-function startService(cwd: string, args: string[], node = process.execPath): { child: ChildProcess; output: () => string; exited: Promise<Exited> } {
-  const child = spawn(node, [join(cwd, 'node_modules/enoki/bin/enoki.js'), ...args], { cwd, env: env(node), stdio: ['ignore', 'pipe', 'pipe'] });
+function startService(
+  cwd: string,
+  args: string[],
+  node = process.execPath,
+  bin = join(cwd, 'node_modules/enoki/bin/enoki.js'),
+): { child: ChildProcess; output: () => string; exited: Promise<Exited> } {
+  const child = spawn(node, [bin, ...args], { cwd, env: env(node), stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
@@ -129,9 +134,9 @@ function startService(cwd: string, args: string[], node = process.execPath): { c
 }
 
 /** Starts the README's `npx enoki run ...`, runs `node <client>` against it, stops it with SIGTERM. */
-async function serveAndCall(cwd: string, runCommand: string, clientCommand: string, node = process.execPath): Promise<string> {
+async function serveAndCall(cwd: string, runCommand: string, clientCommand: string, node = process.execPath, bin?: string): Promise<string> {
   const args = runCommand.replace(/^npx enoki /, '').split(/\s+/);
-  const service = startService(cwd, args, node);
+  const service = startService(cwd, args, node, bin);
   const deadline = Date.now() + 60_000;
   let state: Exited | undefined;
   void service.exited.then((e) => (state = e));
@@ -381,6 +386,13 @@ describe.each([
     expect(run).toMatch(/services\/greeter:Greeter$/);
     const out = await serveAndCall(dir, run, `node ${client}`);
     expect(out).toMatch(client.endsWith('.mjs') ? EXPECTED_REPLIES : /Hello, world!/);
+  }, 120_000);
+
+  it("an enoki bin from elsewhere (a global install) hands over to the project's own copy", async () => {
+    // This repository's bin runs its TypeScript source; left to itself it would load a
+    // second copy of enoki beside the project's and refuse (ENOKI_ERR_DUPLICATE_COPY).
+    const run = JS_RUN.find((c) => c.startsWith('npx enoki run '))!;
+    expect(await serveAndCall(dir, run, `node ${client}`, process.execPath, join(ROOT, 'bin/enoki.js'))).toMatch(/Hello, world!/);
   }, 120_000);
 
   it('refuses a class without entrypoints with ENOKI_ERR_NO_ENTRYPOINTS', async () => {

@@ -167,7 +167,7 @@ const RUN: RunSpec[] = [
     // The README's first command. With a broker up it must use it, not fall back to memory://.
     match: /^npm start$/,
     timeoutMs: 120_000,
-    expect: [/^RabbitMQ answers at /m, /-> "Hello, world!"/, /-> "Hello, nested!"/, /RemoteError Error: boom/, /enoki run stopped on SIGTERM with exit code 0/],
+    expect: [/^RabbitMQ answers at /m, /-> "Hello, world!"/, /-> "Hello, nested!"/, /RemoteError Error: boom/, /warehouse\.status\(\).*"reserved":\["teapot"\]/, /enoki run stopped on SIGTERM with exit code 0/],
   },
   { match: /^npx enoki show-config --config config\.yaml$/, timeoutMs: 60_000, expect: [/AMQP_URI/, /rpc_exchange/] },
   // Reads ./config.yaml (the repo's) by default; the test's AMQP_URI variable overrides it, password masked.

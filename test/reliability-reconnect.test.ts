@@ -6,8 +6,7 @@
 import amqp from 'amqplib';
 import { ClusterRpcProxy, loadConfig, ServiceRunner } from 'enoki';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AmqpTransport } from '../src/transport/amqp-transport.js';
-import { isConfirmLost } from '../src/transport/publish-failure.js';
+import { AmqpTransport, isConfirmLost } from '../src/transport/amqp-transport.js';
 import type { InboundMessage } from '../src/transport/transport.js';
 import { FaultService } from './faults/fixtures/fault-service.js';
 import { LOG, LogTap, rabbitmqctl, sleep, waitUntil } from './faults/harness.js';

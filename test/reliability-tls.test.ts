@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterRpcProxy, loadConfig, ServiceRunner, showConfig } from 'enoki';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { amqpSocketOptions } from '../src/transport/amqp-socket-options.js';
+import { amqpSocketOptions } from '../src/transport/amqp-transport.js';
 import { FaultService } from './faults/fixtures/fault-service.js';
 import { LogTap } from './faults/harness.js';
 import { TcpProxy } from './faults/tcp-proxy.js';

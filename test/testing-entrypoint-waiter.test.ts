@@ -39,7 +39,8 @@ class EventService {
 const services = serviceFixtures(afterEach);
 
 function listenerCount(container: object): number {
-  return (container as unknown as { workerDoneListeners: Set<unknown> }).workerDoneListeners.size;
+  // The container's worker path (src/worker-path.ts) holds the onWorkerDone listeners.
+  return (container as unknown as { workers: { workerDoneListeners: Set<unknown> } }).workers.workerDoneListeners.size;
 }
 
 describe('entrypointWaiter', () => {

@@ -6,6 +6,7 @@ import { RemoteError } from 'enoki';
 import { entrypointHook, entrypointWaiter, replaceDependencies, serviceFixtures, workerFactory } from 'enoki/testing';
 import { AppError, GreetingService, InvalidName } from '../services/service1/service1.js';
 import { Service2 } from '../services/service2/service2.js';
+import { Warehouse } from '../services/shop/shop.js';
 
 describe('GreetingService, unit', () => {
   it('greets', () => {
@@ -70,5 +71,23 @@ describe('the example services in containers, on memory://', () => {
     const { ctx } = await ran;
     expect(ctx.immediateParentCallId).toMatch(/^service2\.hello_service2\./);
     expect(ctx.callIdStack).toHaveLength(3);
+  });
+});
+
+describe('an event handler and a timer, as docs/TESTING.md shows', () => {
+  const services = serviceFixtures(afterEach);
+
+  it('dispatches into the handler, calls it directly, and waits for a tick', async () => {
+    const warehouse = await services.start(Warehouse);
+    const reserved = entrypointWaiter(warehouse, 'reserve');
+    const dispatch = await services.dispatcher();
+    await dispatch('shop', 'order_placed', { id: 1, item: 'teapot' });
+    expect((await reserved).ctx.args).toEqual([{ id: 1, item: 'teapot' }]);
+
+    await entrypointHook(warehouse, 'reserve')({ id: 2, item: 'cup' }); // no broker round trip
+    await entrypointWaiter(warehouse, 'sweep'); // the next timer tick
+    const { reserved: items, sweeps } = await entrypointHook(warehouse, 'status')();
+    expect(items.slice(-2)).toEqual(['teapot', 'cup']);
+    expect(sweeps).toBeGreaterThanOrEqual(1);
   });
 });

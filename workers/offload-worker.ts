@@ -23,6 +23,7 @@ import { safeString, toError } from '../src/thrown-values.js';
 import { ensureTypeScriptLoader, isTypeScriptModule } from '../src/typescript-loader.js';
 import { installErrorTransfer, portEndpoint } from './comlink-bridge.js';
 import {
+  BATCH_ERROR_TAG,
   OFFLOAD_TAG,
   POOL_THREAD_MARK,
   type CallTask,
@@ -94,7 +95,8 @@ async function call(task: CallTask): Promise<TaskReturn> {
     if (typeof fn !== 'function') {
       throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [task.serviceName, `the class exported by ${task.module} has no method ${task.method}`]);
     }
-    outcome = { ok: true, value: await (fn as (...args: unknown[]) => unknown).apply(instance, task.args) };
+    const value = await (fn as (...args: unknown[]) => unknown).apply(instance, task.args);
+    outcome = { ok: true, value: task.batched && Array.isArray(value) ? value.map(describeBatchElement) : value };
   } catch (err) {
     outcome = { ok: false, error: describeError(err) };
   }
@@ -216,6 +218,11 @@ function stand(resolve: () => unknown): unknown {
       return pending;
     },
   });
+}
+
+/** An Error element of a batch result as tagged plain data; anything else as it is. */
+function describeBatchElement(element: unknown): unknown {
+  return element instanceof Error ? { [BATCH_ERROR_TAG]: describeError(element) } : element;
 }
 
 /** Plain data for any thrown value, read the way src/rpc/wire.ts serializeError reads it. */

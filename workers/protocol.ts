@@ -43,7 +43,16 @@ export interface CallTask extends ServiceRef {
   remotes: string[];
   /** Set when the method has a timeout: the thread then reports when it starts. */
   reportStart: boolean;
+  /**
+   * Set for a `@batched` method: its result is one element per input, and an element that
+   * is an Error travels as `{ [BATCH_ERROR_TAG]: ThreadError }` (structured clone would
+   * turn every Error subclass into a plain Error, losing an ExpectedError's meaning).
+   */
+  batched: boolean;
 }
+
+/** Marks an Error element of a `@batched` result on its way back from a thread. */
+export const BATCH_ERROR_TAG = 'enoki.batchError';
 
 /** Sent once per executor at startup: import the module and check the class is there. */
 export interface WarmTask extends ServiceRef {

@@ -7,7 +7,7 @@
 // them; it has no training code, so it can be loaded inside a pool thread cheaply.
 
 import { readFileSync } from 'node:fs';
-import { ExpectedError } from '../../src/errors.js';
+import { ExpectedError } from 'enoki';
 
 /** One fully connected layer: `out = activation(W · in + b)`. */
 export interface LayerWeights {
@@ -93,7 +93,7 @@ export class Model {
    * Throws InvalidModelInput naming the first bad row before doing any work.
    */
   predict(batch: number[][]): Prediction {
-    this.validate(batch);
+    validateBatch(batch, this.inputSize);
     const labels: number[] = [];
     const probabilities: number[][] = [];
     // Two ping-pong buffers sized for the widest layer, reused across rows and layers.
@@ -116,25 +116,30 @@ export class Model {
     return { labels, probabilities };
   }
 
-  private validate(batch: unknown): asserts batch is number[][] {
-    if (!Array.isArray(batch)) {
-      throw new InvalidModelInput(`batch must be an array of rows, got ${describe(batch)}`);
+}
+
+/**
+ * Checks a batch before any work: an array of rows of `inputSize` finite numbers. Throws
+ * InvalidModelInput naming the first bad row. Shared by the JS model and the ONNX one.
+ */
+export function validateBatch(batch: unknown, inputSize: number): asserts batch is number[][] {
+  if (!Array.isArray(batch)) {
+    throw new InvalidModelInput(`batch must be an array of rows, got ${describe(batch)}`);
+  }
+  for (let r = 0; r < batch.length; r++) {
+    const row: unknown = batch[r];
+    if (!Array.isArray(row)) {
+      // The usual cause is one image passed where a batch is wanted; say so.
+      const hint = typeof row === 'number' ? ' (predict takes a batch: wrap a single image as [image])' : '';
+      throw new InvalidModelInput(`row ${r}: expected an array of ${inputSize} numbers, got ${describe(row)}${hint}`);
     }
-    for (let r = 0; r < batch.length; r++) {
-      const row: unknown = batch[r];
-      if (!Array.isArray(row)) {
-        // The usual cause is one image passed where a batch is wanted; say so.
-        const hint = typeof row === 'number' ? ' (predict takes a batch: wrap a single image as [image])' : '';
-        throw new InvalidModelInput(`row ${r}: expected an array of ${this.inputSize} numbers, got ${describe(row)}${hint}`);
-      }
-      if (row.length !== this.inputSize) {
-        throw new InvalidModelInput(`row ${r}: expected ${this.inputSize} values, got ${row.length}`);
-      }
-      for (let i = 0; i < row.length; i++) {
-        const v: unknown = row[i];
-        if (typeof v !== 'number' || !Number.isFinite(v)) {
-          throw new InvalidModelInput(`row ${r}, value ${i}: expected a finite number, got ${describe(v)}`);
-        }
+    if (row.length !== inputSize) {
+      throw new InvalidModelInput(`row ${r}: expected ${inputSize} values, got ${row.length}`);
+    }
+    for (let i = 0; i < row.length; i++) {
+      const v: unknown = row[i];
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        throw new InvalidModelInput(`row ${r}, value ${i}: expected a finite number, got ${describe(v)}`);
       }
     }
   }

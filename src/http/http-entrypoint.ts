@@ -7,16 +7,23 @@
 // As nameko, path parameters are also passed by name to the method's parameters after
 // the request: `@http('GET', '/users/:id') get(req, id)`.
 //
-// Loading this module registers the entrypoint factory; the container imports it only
-// when a service has @http methods, so a pure RPC service never loads a web server.
+// The http kind (http-decorator.ts) imports this module only when a container with @http
+// methods starts, so a pure RPC service never loads a web server.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CallAbandoned, EnokiError, ExpectedError } from '../errors.js';
-import { registerEntrypointFactory, type Entrypoint, type ServiceContainer, type SpawnOptions } from '../service-container.js';
+import type { Entrypoint, MarkedMethod } from '../entrypoint.js';
+import type { ExtensionHost, SpawnOptions } from '../extension-host.js';
 import type { MethodDefinition } from '../service-definition.js';
 import { BodyError, hasBody, parseBody, readBody, type HttpQuery, type HttpRequest } from './request.js';
 import { errorResponse, toHttpResponse, writeResponse, type HttpResponse } from './response.js';
 import { acquireWebServer, releaseWebServer, type RouteSpec, type WebServer } from './web-server.js';
+
+/** One route of an @http method (one per verb of 'GET,POST'): what an @http mark holds. */
+export interface HttpRoute {
+  method: string;
+  path: string;
+}
 
 interface Route {
   method: string;
@@ -31,31 +38,30 @@ function pathParams(path: string): Set<string> {
   return new Set([...path.matchAll(/:([A-Za-z0-9_$]+)/g)].map((m) => m[1]!));
 }
 
-function routesOf(container: ServiceContainer): Route[] {
+function routesOf(container: ExtensionHost, marked: ReadonlyArray<MarkedMethod<HttpRoute>>): Route[] {
   const routes: Route[] = [];
-  for (const definition of container.definition.methods.values()) {
-    for (const { method, path } of definition.http) {
-      const names = pathParams(path);
-      const { params, required } = definition.signature;
-      const argNames: string[] = [];
-      for (let i = 1; i < params.length; i++) {
-        const param = params[i]!;
-        if (param.rest) break;
-        if (param.name !== undefined && names.has(param.name)) {
-          argNames.push(param.name);
-        } else if (i < required) {
-          // Caught at start rather than as a 500 on every request.
-          throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [
-            container.serviceName,
-            `${definition.methodName}() parameter ${i + 1} (${param.name ?? 'a pattern'}) is not a path parameter of ${method} ${path}; ` +
-              'an @http method takes the request, then path parameters by name',
-          ]);
-        } else {
-          break;
-        }
+  for (const { method: definition, options } of marked) {
+    const { method, path } = options;
+    const names = pathParams(path);
+    const { params, required } = definition.signature;
+    const argNames: string[] = [];
+    for (let i = 1; i < params.length; i++) {
+      const param = params[i]!;
+      if (param.rest) break;
+      if (param.name !== undefined && names.has(param.name)) {
+        argNames.push(param.name);
+      } else if (i < required) {
+        // Caught at start rather than as a 500 on every request.
+        throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [
+          container.serviceName,
+          `${definition.methodName}() parameter ${i + 1} (${param.name ?? 'a pattern'}) is not a path parameter of ${method} ${path}; ` +
+            'an @http method takes the request, then path parameters by name',
+        ]);
+      } else {
+        break;
       }
-      routes.push({ method, path, definition, argNames });
     }
+    routes.push({ method, path, definition, argNames });
   }
   return routes;
 }
@@ -66,6 +72,7 @@ function isExpected(definition: MethodDefinition, error: Error): boolean {
   return definition.expected?.some((cls: Function) => error instanceof cls || error.name === cls.name) ?? false;
 }
 
+/** Serves every @http route of one container on the process's shared web server. */
 export class HttpEntrypoint implements Entrypoint {
   private readonly routes: readonly Route[];
   private server: WebServer | null = null;
@@ -74,8 +81,11 @@ export class HttpEntrypoint implements Entrypoint {
   private active = 0;
   private idle: (() => void) | null = null;
 
-  constructor(private readonly container: ServiceContainer) {
-    this.routes = routesOf(container);
+  constructor(
+    private readonly container: ExtensionHost,
+    marked: ReadonlyArray<MarkedMethod<HttpRoute>>,
+  ) {
+    this.routes = routesOf(container, marked);
   }
 
   async start(): Promise<void> {
@@ -224,8 +234,3 @@ export class HttpEntrypoint implements Entrypoint {
     }
   }
 }
-
-registerEntrypointFactory((container) => {
-  for (const method of container.definition.methods.values()) if (method.http.length > 0) return new HttpEntrypoint(container);
-  return undefined;
-});

@@ -4,11 +4,19 @@
 // everything it is given must survive structuredClone. No socket, stream or function is
 // ever put in it; a Buffer body arrives in the pool thread as a Uint8Array.
 
+import { parseUntrustedJson } from '../untrusted-json.js';
 import type { IncomingMessage } from 'node:http';
 
+/** Request headers by lower-case name, as node:http gives them; some repeated headers are arrays. */
 export type HttpHeaders = Record<string, string | string[] | undefined>;
+/** A parsed query string (or urlencoded form body): a repeated key gives an array. */
 export type HttpQuery = Record<string, string | string[]>;
 
+/**
+ * What an `@http` method receives. It is plain data, with no socket, stream or function,
+ * so it survives structured clone into a pool thread for a `@cpuBound` handler. `Body`
+ * types `body` for the handler; it is not checked at run time.
+ */
 export interface HttpRequest<Body = unknown> {
   /** Upper case: 'GET', 'POST', ... */
   method: string;
@@ -25,7 +33,7 @@ export interface HttpRequest<Body = unknown> {
   /**
    * `application/json` and `*+json`: the parsed value. `text/*`: a string (decoded with
    * the declared charset). `application/x-www-form-urlencoded`: an object like `query`.
-   * Anything else: the raw bytes (a Buffer; a Uint8Array inside a @cpuBound handler).
+   * Anything else: the raw bytes (a Buffer; a Uint8Array inside a `@cpuBound` handler).
    * No body: undefined.
    */
   body: Body;
@@ -123,18 +131,13 @@ export function isJsonType(type: string): boolean {
   return type === 'application/json' || type.endsWith('+json');
 }
 
-// fastify refuses these by default (secure-json-parse); a handler that merges a parsed
-// body into an object could otherwise have its prototype replaced.
-function noPoisoning(key: string, value: unknown): unknown {
-  if (key === '__proto__') throw new SyntaxError('"__proto__" is not allowed as a key');
-  if (key === 'constructor' && value !== null && typeof value === 'object' && Object.hasOwn(value, 'prototype')) {
-    throw new SyntaxError('"constructor.prototype" is not allowed');
-  }
-  return value;
-}
-
+/**
+ * A JSON body as untrusted input: `__proto__` and `constructor.prototype` keys, escaped or
+ * not, at any depth, are refused (400) rather than reaching a handler that merges the body
+ * into an object (src/untrusted-json.ts).
+ */
 export function parseJson(text: string): unknown {
-  return text.includes('__proto__') || text.includes('prototype') ? JSON.parse(text, noPoisoning) : JSON.parse(text);
+  return parseUntrustedJson(text);
 }
 
 /** Turn body bytes into what `req.body` holds, by Content-Type. */

@@ -15,10 +15,21 @@
 import type { ServerResponse } from 'node:http';
 import { ExpectedError } from '../errors.js';
 
+/** Response headers by name (sent lower-cased); an array gives the header once per value. */
 export type HttpResponseHeaders = Record<string, string | number | readonly string[]>;
 
+/**
+ * A response as plain data, which an `@http` method may return to choose the status and
+ * headers: made by {@link response} or {@link json}, or written by hand. Plain data, so a
+ * `@cpuBound` handler can build one in a pool thread.
+ */
 export interface HttpResponse<Body = unknown> {
+  /** The status code, 100 to 599. */
   status: number;
+  /**
+   * Headers to send. They override the content-type chosen from the body;
+   * content-length and transfer-encoding are always enoki's own.
+   */
   headers?: HttpResponseHeaders;
   /** A string (text/plain), bytes (application/octet-stream), or any JSON value. */
   body?: Body;
@@ -42,7 +53,7 @@ export function json(value: unknown, status = 200, headers?: HttpResponseHeaders
 }
 
 /**
- * Throw from an @http method to answer with a given status: `throw new HttpError(404,
+ * Throw from an `@http` method to answer with a given status: `throw new HttpError(404,
  * 'no such user')` answers 404 `Error: HttpError: no such user`. Subclass it to name the
  * error. It is an ExpectedError, so it is logged at warn level, without a stack.
  */

@@ -234,8 +234,11 @@ export async function releaseWebServer(server: WebServer, force: boolean): Promi
   await server.close(force);
 }
 
+/** Where the process's web server listens, as {@link webServerAddress} reports it. */
 export interface WebServerAddress {
+  /** The bound address, as the system reports it (`0.0.0.0` for all interfaces). */
   host: string;
+  /** The bound port: the system's choice when the config asked for port 0. */
   port: number;
   /** For connecting from this machine: a wildcard host is given as loopback. */
   url: string;
@@ -243,7 +246,7 @@ export interface WebServerAddress {
 
 /**
  * Where the web server for a config (its WEB_SERVER_ADDRESS) listens, while a service
- * with @http methods runs in this process; undefined otherwise. With port 0 in the
+ * with `@http` methods runs in this process; undefined otherwise. With port 0 in the
  * config, this is how to learn the port the system chose.
  */
 export function webServerAddress(config: Pick<EnokiConfig, 'WEB_SERVER_ADDRESS'> | string): WebServerAddress | undefined {

@@ -19,9 +19,9 @@
 
 import { EnokiError } from '../errors.js';
 import { CallAbandoned } from '../errors.js';
-import type { OffloadExecutor, OffloadRequest, ServiceContainer } from '../service-container.js';
+import type { OffloadExecutor, OffloadHost, OffloadRequest } from './offload-executor.js';
 import type { MethodDefinition } from '../service-definition.js';
-import type { CallTask, Outcome, ServiceRef, TaskReturn, ThreadMessage, WarmResult } from '../../workers/protocol.js';
+import { BATCH_ERROR_TAG, type CallTask, type Outcome, type ServiceRef, type TaskReturn, type ThreadError, type ThreadMessage, type WarmResult } from '../../workers/protocol.js';
 import { DependencyBridge } from './dependency-bridge.js';
 import { locateModule, moduleUrl } from './locate-module.js';
 import { isPlainData } from './plain-data.js';
@@ -37,8 +37,8 @@ class ShutDown {
   constructor(readonly reason: string) {}
 }
 
-/** Called by ServiceContainer (through a dynamic import) when a service has @cpuBound methods. */
-export async function createPoolExecutor(container: ServiceContainer): Promise<OffloadExecutor> {
+/** Called by ServiceContainer when a service has `@cpuBound` methods: makes the executor that runs them in the shared pool. */
+export async function createPoolExecutor(container: OffloadHost): Promise<OffloadExecutor> {
   const { definition, options } = container;
   const module = options.module !== undefined ? moduleUrl(options.module) : await locateModule(definition.cls);
   if (module === undefined) {
@@ -65,7 +65,7 @@ class PoolExecutor implements OffloadExecutor {
   private abandoning: string | null = null;
 
   constructor(
-    private readonly container: ServiceContainer,
+    private readonly container: OffloadHost,
     private readonly ref: ServiceRef,
     private readonly pool: SharedPool,
   ) {}
@@ -188,6 +188,7 @@ class PoolCall {
       values,
       remotes,
       reportStart: timeout !== undefined,
+      batched: this.method.batched !== undefined,
     };
     if (timeout !== undefined) {
       this.timer = setTimeout(() => this.controller.abort(new TimedOut(timeout)), timeout);
@@ -228,8 +229,15 @@ class PoolCall {
   private finish(outcome: Outcome): void {
     if (this.done) return;
     this.end();
-    if (outcome.ok) this.resolve(outcome.value);
-    else this.reject(rebuildThreadError(outcome.error, this.method));
+    if (!outcome.ok) this.reject(rebuildThreadError(outcome.error, this.method));
+    else if (this.method.batched && Array.isArray(outcome.value)) this.resolve(outcome.value.map((element) => this.batchElement(element)));
+    else this.resolve(outcome.value);
+  }
+
+  /** A `@batched` result element: an Error described by the thread becomes the same class again. */
+  private batchElement(element: unknown): unknown {
+    if (typeof element !== 'object' || element === null || !(BATCH_ERROR_TAG in element)) return element;
+    return rebuildThreadError((element as Record<string, ThreadError>)[BATCH_ERROR_TAG]!, this.method);
   }
 
   private fail(err: unknown): void {

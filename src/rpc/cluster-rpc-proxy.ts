@@ -16,8 +16,9 @@ import { createTransport } from '../transport/create-transport.js';
 import type { Transport } from '../transport/transport.js';
 import { ReplyListener, type CallOptions } from './reply-listener.js';
 import { serviceProxy, type AnyServiceProxy, type ServiceProxy } from './service-proxy.js';
-import type { ContextData } from './wire.js';
+import type { ContextData } from '../context-headers.js';
 
+/** Options of {@link ClusterRpcProxy.connect}. */
 export interface ClientOptions {
   /** Context data sent with every call as `nameko.<key>` headers. */
   contextData?: ContextData;
@@ -25,6 +26,7 @@ export interface ClientOptions {
   timeoutMs?: number | null;
   /** Name in the reply queue and the call id stack (nameko: 'standalone_rpc_proxy'). */
   name?: string;
+  /** Logger for the client's own messages; default: one made from the config's LOGGING, named `enoki-client`. */
   logger?: Logger;
   /**
    * Seconds connect() waits for the broker when it cannot be reached (STARTUP_TIMEOUT from
@@ -33,18 +35,40 @@ export interface ClientOptions {
   startupTimeout?: number;
   /** Aborting it ends connect()'s wait for the broker (a server shutting down meanwhile). */
   signal?: AbortSignal;
-  /** Use this transport instead of one made from AMQP_URI; the caller owns it. */
+  /**
+   * Use this transport instead of one made from AMQP_URI; the caller owns it.
+   *
+   * @internal
+   */
   transport?: Transport;
 }
 
 /** Services by name; with a type map, `ClusterRpcProxy.connect<{ greeting_service: GreetingService }>()`. */
 export type ClusterServices<M> = { [K in keyof M]: ServiceProxy<M[K]> };
 
+/**
+ * What {@link ClusterRpcProxy.connect} resolves with: the client, whose every other
+ * property is a proxy for the service of that name (`client.greeting_service.hello('x')`).
+ * With a type map `M` (`{ greeting_service: GreetingService }`) the proxies are typed;
+ * without one, any name gives an untyped proxy.
+ */
 export type ClusterClient<M = Record<string, unknown>> = ClusterRpcProxy &
   (string extends keyof M ? Record<string, AnyServiceProxy> : ClusterServices<M>);
 
 const OWN = new Set<PropertyKey>(['call', 'close', 'withContext', 'service', 'inFlight', 'closed', 'then', 'catch', 'finally', 'constructor', 'toJSON']);
 
+/**
+ * The long-lived RPC client for scripts and web servers, as nameko's ClusterRpcProxy:
+ * one connection and one reply queue, any number of calls in flight on them, matched by
+ * correlation id. Make one per process and share it: connecting costs a TCP and AMQP
+ * handshake plus a queue declaration, far more than a call.
+ *
+ *     await using rpc = await ClusterRpcProxy.connect(loadConfig('config.yaml'));
+ *     await rpc.greeting_service.hello('world');
+ *
+ * Made by {@link ClusterRpcProxy.connect}. After `close()` every call fails with
+ * `ENOKI_ERR_CLIENT_CLOSED` rather than hanging.
+ */
 export class ClusterRpcProxy {
   private closedFlag = false;
   // `rpc.greeting_service` is read on every call; make its proxy once.
@@ -100,6 +124,7 @@ export class ClusterRpcProxy {
     return this.listener.inFlight;
   }
 
+  /** True once the client (for a view: the client it came from) was closed. */
   get closed(): boolean {
     return (this.root ?? this).closedFlag;
   }
@@ -151,6 +176,7 @@ export class ClusterRpcProxy {
     if (this.ownsTransport) await this.transport.close();
   }
 
+  /** Close the client at the end of an `await using` scope, as `close()` does. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -16,15 +16,23 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { EnokiError, isEnokiError, RpcTimeout, UnknownService } from '../errors.js';
 import { UnroutableError, type PublishOptions, type Subscription, type Transport } from '../transport/transport.js';
-import { decodeReply, deserializeError, encodeRequest, headersFromContext, JSON_CONTENT_TYPE, type ContextData } from './wire.js';
+import { headersFromContext, type ContextData } from '../context-headers.js';
+import { decodeReply, deserializeError, encodeRequest, JSON_CONTENT_TYPE } from './wire.js';
 
 const REPLY_QUEUE_EXPIRES_MS = 300_000;
 
+/** Options of one call: {@link ClusterRpcProxy.call}'s `options`. */
 export interface CallOptions {
+  /** Keyword arguments, bound to the method's parameter names as a Python caller's are. */
   kwargs?: Record<string, unknown>;
+  /** Context data for this call, sent as `nameko.<key>` headers (over the client's own). */
   contextData?: ContextData;
+  /** The call id stack sent as `nameko.call_id_stack`; a ClusterRpcProxy always sends its own. */
   callIdStack?: readonly string[];
-  /** Milliseconds; undefined or null = wait forever. */
+  /**
+   * Milliseconds to wait for the reply; null waits forever. Left out, ClusterRpcProxy
+   * uses the client's default (ClientOptions.timeoutMs, else RPC_TIMEOUT).
+   */
   timeoutMs?: number | null;
 }
 
@@ -36,7 +44,7 @@ interface Pending {
   sent: boolean;
 }
 
-/** The transport's mark on a publish whose confirm was lost with the connection (see publish-failure.ts). */
+/** The transport's mark on a publish whose confirm was lost with the connection (see amqp-connection-options.ts). */
 function confirmLost(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { confirmLost?: unknown }).confirmLost === true;
 }

@@ -13,11 +13,13 @@
 // caller drops whichever reply comes second.
 
 import { CallAbandoned, EnokiError, isEnokiError, MalformedRequest, MethodNotFound } from '../errors.js';
-import type { Entrypoint, ServiceContainer } from '../service-container.js';
+import type { Entrypoint, MarkedMethod } from '../entrypoint.js';
+import type { ExtensionHost } from '../extension-host.js';
 import type { MethodDefinition } from '../service-definition.js';
 import { bindArguments } from '../signature.js';
 import type { InboundMessage, Subscription, Transport } from '../transport/transport.js';
-import { contextFromHeaders, decodeRequest, encodeReply, JSON_CONTENT_TYPE, serializeError } from './wire.js';
+import { contextFromHeaders } from '../context-headers.js';
+import { decodeRequest, encodeReply, JSON_CONTENT_TYPE, serializeError } from './wire.js';
 
 /** nameko's answer for a result its serializer cannot encode. */
 class UnserializableValueError extends Error {
@@ -35,11 +37,26 @@ class ReplyNotDelivered extends Error {
   }
 }
 
+/** Serves every @rpc method of one container (made by the rpc kind in rpc-decorator.ts). */
 export class RpcConsumer implements Entrypoint {
   private subscription: Subscription | null = null;
   private transport: Transport | null = null;
+  /** The @rpc methods by wire name. */
+  readonly methods = new Map<string, MethodDefinition>();
 
-  constructor(private readonly container: ServiceContainer) {}
+  constructor(
+    private readonly container: ExtensionHost,
+    marked: ReadonlyArray<MarkedMethod<{ name: string | undefined }>>,
+  ) {
+    for (const { method, options } of marked) {
+      const name = options.name ?? method.methodName;
+      const other = this.methods.get(name);
+      if (other && other !== method) {
+        throw new EnokiError('ENOKI_ERR_SERVICE_INVALID', [container.serviceName, `two methods answer RPC name ${name} (${other.methodName}, ${method.methodName})`]);
+      }
+      this.methods.set(name, method);
+    }
+  }
 
   get queueName(): string {
     return `rpc-${this.container.serviceName}`;
@@ -148,7 +165,7 @@ export class RpcConsumer implements Entrypoint {
     let args: unknown[];
     try {
       request = decodeRequest(message.body, message.properties);
-      method = methodName === null ? undefined : container.definition.rpcMethods.get(methodName);
+      method = methodName === null ? undefined : this.methods.get(methodName);
       if (!method) throw new MethodNotFound(methodName ?? routingKey);
       args = bindArguments(method.signature, request.args, request.kwargs);
     } catch (err) {

@@ -8,17 +8,18 @@
 // and call id stack, so `nameko.call_id_stack` grows one entry per hop.
 
 import { DependencyProvider } from '../dependency-provider.js';
-import type { ServiceContainer } from '../service-container.js';
+import type { ExtensionHost } from '../extension-host.js';
 import type { WorkerContext } from '../worker-context.js';
 import { ReplyListener } from './reply-listener.js';
 import { serviceProxy, type AnyServiceProxy, type ServiceProxy } from './service-proxy.js';
 
+/** Options of {@link RpcProxy}: `new RpcProxy<GreetingService>('greeting_service', { timeoutMs: 5000 })`. */
 export interface RpcProxyOptions {
-  /** Per-call timeout in milliseconds (default: RPC_TIMEOUT from config, else none). */
+  /** Per-call timeout in milliseconds (default: RPC_TIMEOUT from config, else none); null waits forever. */
   timeoutMs?: number | null;
 }
 
-export function containerReplyListener(container: ServiceContainer): () => Promise<ReplyListener> {
+export function containerReplyListener(container: ExtensionHost): () => Promise<ReplyListener> {
   return () =>
     container.sharedExtension('rpc.reply-listener', async () => {
       const transport = await container.getTransport();
@@ -70,9 +71,21 @@ class RpcProxyProvider extends DependencyProvider<AnyServiceProxy> {
 }
 
 /** Typed by the target service class: `new RpcProxy<GreetingService>('greeting_service')`. */
-export const RpcProxy = RpcProxyProvider as unknown as new <S = Record<string, (...args: any[]) => any>>(
-  targetService: string,
-  options?: RpcProxyOptions,
-) => ServiceProxy<S>;
+export const RpcProxy = RpcProxyProvider as unknown as
+  /**
+   * Declares the dependency, as a field of the calling service:
+   * `other_rpc = new RpcProxy<GreetingService>('greeting_service')`. Inside a method the
+   * field is a {@link ServiceProxy} whose calls carry the current call's context data and
+   * call id stack; every RpcProxy field of a service shares the container's one reply queue.
+   *
+   * @typeParam S - The target service's class, so that method names, arguments and results
+   *   are checked at compile time; left out, any method with any arguments.
+   * @param targetService - The name of the service to call (its `static name`).
+   * @param options - The per-call timeout.
+   */
+  new <S = Record<string, (...args: any[]) => any>>(
+    targetService: string,
+    options?: RpcProxyOptions,
+  ) => ServiceProxy<S>;
 
 export { RpcProxyProvider };

@@ -7,10 +7,24 @@ import type { CallOptions } from './reply-listener.js';
 
 /** A call started with callAsync(); `result()` waits for the reply (nameko's RpcReply). */
 export interface AsyncReply<T> {
+  /**
+   * Wait for the reply: resolves with the method's result, rejects with its error
+   * (RemoteError, RpcTimeout, ...). May be called more than once; each gets the same outcome.
+   */
   result(): Promise<T>;
 }
 
+/**
+ * One method of a service proxy, typed by the service method's parameters `A` and
+ * (awaited) result `R`: call it to send the request and wait for the reply, or use
+ * `callAsync` to collect the reply later and `call` to pass keyword arguments.
+ */
 export interface RemoteMethod<A extends unknown[], R> {
+  /**
+   * Call with positional arguments: resolves with the remote result, rejects with
+   * RemoteError (the method threw), RpcTimeout, UnknownService, MethodNotFound or
+   * IncorrectSignature.
+   */
   (...args: A): Promise<R>;
   /** Send now, collect the reply later with `.result()`. */
   callAsync(...args: A): AsyncReply<R>;
@@ -18,7 +32,8 @@ export interface RemoteMethod<A extends unknown[], R> {
   call(args: unknown[], kwargs?: Record<string, unknown>, options?: { timeoutMs?: number | null }): Promise<R>;
 }
 
-type AnyFunction = (...args: never[]) => unknown;
+/** Any function: {@link ServiceProxy} keeps the properties of a class that are functions. */
+export type AnyFunction = (...args: never[]) => unknown;
 
 /** What a proxy for service class S offers: every method of S, called remotely. */
 export type ServiceProxy<S> = {

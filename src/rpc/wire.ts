@@ -2,16 +2,16 @@
 //   request body  {"args": [...], "kwargs": {...}}
 //   reply body    {"result": <value>, "error": null | {exc_type, exc_path, exc_args, value}}
 //   headers       'nameko.<key>' per context-data key; 'nameko.call_id_stack' an array of
-//                 '<service>.<method>.<uuid>' strings, oldest first.
+//                 '<service>.<method>.<uuid>' strings, oldest first (src/context-headers.ts,
+//                 shared with events).
 // Everything that turns bytes into values or values into bytes for RPC lives here, so
 // the consumer, the client and the tests agree on one reading.
 
+import { parseUntrustedJson, PoisonedJsonError } from '../untrusted-json.js';
 import { IncorrectSignature, MalformedRequest, MethodNotFound, RemoteError, type EnokiError } from '../errors.js';
 import { safeString } from '../thrown-values.js';
 import type { MessageProperties } from '../transport/transport.js';
 
-export const HEADER_PREFIX = 'nameko';
-export const CALL_ID_STACK_KEY = 'call_id_stack';
 export const JSON_CONTENT_TYPE = 'application/json';
 
 export interface RpcRequest {
@@ -33,9 +33,6 @@ export interface RpcReply {
   error: WireError | null;
 }
 
-/** Context data travels as headers; only plain JSON-able values are kept. */
-export type ContextData = Record<string, unknown>;
-
 /**
  * Parse a request body. Anything but a JSON object with an `args` array and a `kwargs`
  * object is a MalformedRequest (nameko's reply for it), never an exception that could
@@ -48,8 +45,9 @@ export function decodeRequest(body: Buffer, properties: MessageProperties): RpcR
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = parseUntrustedJson(body.toString('utf8'));
   } catch (err) {
+    if (err instanceof PoisonedJsonError) throw new MalformedRequest(`Message refused: the key ${err.path} is not allowed (prototype poisoning)`);
     throw new MalformedRequest(`Message body is not valid JSON: ${(err as Error).message}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
@@ -81,7 +79,13 @@ export function encodeReply(reply: RpcReply): Buffer {
 }
 
 export function decodeReply(body: Buffer): RpcReply {
-  const parsed = JSON.parse(body.toString('utf8')) as unknown;
+  let parsed: unknown;
+  try {
+    parsed = parseUntrustedJson(body.toString('utf8'));
+  } catch (err) {
+    if (err instanceof PoisonedJsonError) throw new MalformedRequest(`Reply refused: the key ${err.path} is not allowed (prototype poisoning)`);
+    throw err;
+  }
   if (parsed === null || typeof parsed !== 'object' || !('result' in parsed) && !('error' in parsed)) {
     throw new MalformedRequest('Reply is not {"result": ..., "error": ...}');
   }
@@ -153,42 +157,4 @@ export function deserializeError(error: WireError): EnokiError {
             : undefined,
       });
   }
-}
-
-// --- headers -----------------------------------------------------------------------
-
-/** Split 'nameko.*' headers into context data; other headers are not ours and stay out. */
-export function contextFromHeaders(headers: Record<string, unknown> | undefined): { contextData: ContextData; callIdStack: string[] } {
-  const contextData: ContextData = {};
-  let callIdStack: string[] = [];
-  if (!headers) return { contextData, callIdStack };
-  const prefix = `${HEADER_PREFIX}.`;
-  for (const [key, value] of Object.entries(headers)) {
-    if (!key.startsWith(prefix)) continue;
-    const name = key.slice(prefix.length);
-    if (name === '__proto__' || name === 'constructor' || name === 'prototype') continue;
-    if (name === CALL_ID_STACK_KEY) {
-      if (Array.isArray(value)) callIdStack = value.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)));
-      continue;
-    }
-    contextData[name] = Buffer.isBuffer(value) ? value.toString('utf8') : value;
-  }
-  return { contextData, callIdStack };
-}
-
-/** Headers for an outgoing request: every context-data key plus the (capped) call id stack. */
-export function headersFromContext(contextData: ContextData, callIdStack: readonly string[]): Record<string, unknown> {
-  const headers: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(contextData)) {
-    if (value === undefined || value === null || key === CALL_ID_STACK_KEY) continue;
-    headers[`${HEADER_PREFIX}.${key}`] = value;
-  }
-  headers[`${HEADER_PREFIX}.${CALL_ID_STACK_KEY}`] = [...callIdStack];
-  return headers;
-}
-
-/** nameko keeps the newest `parentCallsTracked + 1` entries of the stack. */
-export function capCallIdStack(stack: readonly string[], parentCallsTracked: number): string[] {
-  const keep = parentCallsTracked + 1;
-  return stack.length > keep ? stack.slice(stack.length - keep) : [...stack];
 }

@@ -6,16 +6,21 @@
 // Unlike RPC, the result is not JSON round-tripped: a Date comes back a Date.
 
 import { EnokiError } from '../errors.js';
-import type { ContextData } from '../rpc/wire.js';
+import type { ContextData } from '../context-headers.js';
 import type { ServiceContainer } from '../service-container.js';
 import { bindArguments } from '../signature.js';
 import { findEntrypoint, type EntrypointArgs, type EntrypointName, type EntrypointResult } from './entrypoints.js';
 
+/** Options of {@link entrypointHook}. */
 export interface EntrypointHookOptions {
   /** What the worker context's contextData holds (as `nameko.*` headers would give it). */
   contextData?: ContextData;
 }
 
+/**
+ * What {@link entrypointHook} returns: a function that calls the entrypoint through the
+ * container's worker path, typed by the method's arguments `A` and result `R`.
+ */
 export interface EntrypointHook<A extends unknown[], R> {
   /** Call with positional arguments; resolves with the result or rejects with the method's own error. */
   (...args: A): Promise<R>;

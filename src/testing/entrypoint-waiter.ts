@@ -8,6 +8,7 @@ import type { ServiceContainer, WorkerOutcome } from '../service-container.js';
 import { findEntrypoint, type EntrypointName } from './entrypoints.js';
 import { usageError } from './usage-error.js';
 
+/** Options of {@link entrypointWaiter}. */
 export interface EntrypointWaiterOptions {
   /** Give up after this many milliseconds (default 5000, below vitest's default test timeout). */
   timeoutMs?: number;

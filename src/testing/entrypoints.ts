@@ -3,12 +3,11 @@
 
 import type { ServiceContainer } from '../service-container.js';
 import type { MethodDefinition } from '../service-definition.js';
+import type { AnyFunction } from './fakes.js';
 import { usageError } from './usage-error.js';
 
-// biome-ignore lint: any function shape
-type AnyFunction = (...args: any[]) => any;
-
-type MethodKeys<S> = { [K in keyof S]-?: S[K] extends AnyFunction ? K : never }[keyof S] & string;
+/** The names of S's methods: its string keys whose values are functions. */
+export type MethodKeys<S> = { [K in keyof S]-?: S[K] extends AnyFunction ? K : never }[keyof S] & string;
 
 /** A method name of service S; any string when the container's class is not known statically. */
 export type EntrypointName<S> = unknown extends S ? string : MethodKeys<S>;
@@ -31,6 +30,6 @@ export function findEntrypoint(container: ServiceContainer<unknown>, name: strin
   throw usageError(
     `${helper}(${container.serviceName}, ${JSON.stringify(name)})`,
     `the service has no such entrypoint; its entrypoints are ${known.length > 0 ? known.join(', ') : '(none)'}` +
-      ' (a method needs @rpc or @http, and restrictEntrypoints removes the others)',
+      ' (a method needs an entrypoint decorator such as @rpc, @http, @eventHandler or @timer, and restrictEntrypoints removes the others)',
   );
 }

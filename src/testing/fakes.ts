@@ -12,12 +12,14 @@ import { RpcProxyProvider } from '../rpc/rpc-proxy.js';
 import type { DependencyProvider } from '../dependency-provider.js';
 import { usageError } from './usage-error.js';
 
+/** Any function, as a spy is: it accepts and returns anything. */
 // biome-ignore lint: a spy accepts and returns anything
 export type AnyFunction = (...args: any[]) => any;
 
 /** Makes one spy, called with no arguments (so `vi.fn` and `jest.fn` can be passed as they are). */
 export type MockFactory = () => AnyFunction;
 
+/** Options of the fakes that workerFactory and replaceDependencies make: which spy records the calls. */
 export interface FakeOptions {
   /** Makes each recording function; default: `recorder()`. Pass `vi.fn` to use vitest's matchers. */
   mockFn?: MockFactory;

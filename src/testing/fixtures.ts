@@ -11,6 +11,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { loadConfig, type EnokiConfig } from '../config.js';
+import { eventDispatcher, type StandaloneEventDispatcher } from '../events/standalone-dispatcher.js';
 import { ClusterRpcProxy, type ClientOptions, type ClusterClient } from '../rpc/cluster-rpc-proxy.js';
 import { ServiceContainer, type ContainerOptions } from '../service-container.js';
 import type { ServiceClass } from '../service-definition.js';
@@ -20,6 +21,7 @@ import { resetMemoryBroker } from '../transport/memory-transport.js';
 /** vitest's, jest's or node:test's `afterEach`. */
 export type AfterEachHook = (fn: () => Promise<void>) => unknown;
 
+/** Options of {@link serviceFixtures}, for everything it makes. */
 export interface ServiceFixtureOptions {
   /**
    * Config in config.yaml spelling for everything the fixtures make. Defaults on top of
@@ -33,11 +35,16 @@ export interface ServiceFixtureOptions {
   clientTimeoutMs?: number | null;
 }
 
+/** Options of {@link ServiceFixtures.container} and {@link ServiceFixtures.start}: a container's options, plus config of its own. */
 export interface ContainerFixtureOptions extends ContainerOptions {
   /** Config keys for this container only, over the fixture's. */
   config?: Record<string, unknown>;
 }
 
+/**
+ * What {@link serviceFixtures} returns: makers of containers, runners and clients on the
+ * current test's broker, each cleaned up after that test.
+ */
 export interface ServiceFixtures {
   /** The config of the current test (its memory:// vhost, unless AMQP_URI was given). */
   readonly config: EnokiConfig;
@@ -49,6 +56,15 @@ export interface ServiceFixtures {
   runner(...classes: ServiceClass[]): ServiceRunner;
   /** A connected client on the test's broker; closed first at teardown, so no call can hang it. */
   client<M = Record<string, unknown>>(options?: ClientOptions): Promise<ClusterClient<M>>;
+  /**
+   * A standalone event dispatcher on the test's broker, closed at teardown: dispatch an
+   * event into the services under test as another service would.
+   *
+   *     const handled = entrypointWaiter(container, 'onPlaced');
+   *     await (await services.dispatcher())('shop', 'order_placed', { id: 1 });
+   *     expect((await handled).ctx.args).toEqual([{ id: 1 }]);
+   */
+  dispatcher(): Promise<StandaloneEventDispatcher>;
 }
 
 interface Stoppable {
@@ -70,7 +86,7 @@ const MEMORY = 'memory://';
  *     });
  *
  * Call it at the top of a test file or inside a describe(); what a test makes through it
- * is cleaned up after that test: clients are closed, then containers and runners are
+ * is cleaned up after that test: clients and dispatchers are closed, then containers and runners are
  * stopped in parallel (killed past stopTimeoutMs), then the test's memory vhost is wiped.
  * A teardown failure fails the test with every error collected.
  */
@@ -143,6 +159,11 @@ export function serviceFixtures(afterEach: AfterEachHook, options: ServiceFixtur
       const client = await ClusterRpcProxy.connect<M>(config, { ...clientOptions, timeoutMs });
       clients.push(client);
       return client;
+    },
+    async dispatcher() {
+      const dispatch = await eventDispatcher(resolve());
+      clients.push(dispatch);
+      return dispatch;
     },
   };
 }

@@ -3,11 +3,11 @@
 // (`afterEach`, a spy factory such as `vi.fn`).
 
 export { workerFactory, type DependencyOverrides } from './worker-factory.js';
-export { recorder, type RecordingFunction, type FakeOptions, type MockFactory } from './fakes.js';
+export { recorder, type RecordingFunction, type FakeOptions, type MockFactory, type AnyFunction } from './fakes.js';
 export { entrypointHook, type EntrypointHook, type EntrypointHookOptions } from './entrypoint-hook.js';
 export { entrypointWaiter, EntrypointWaiterTimeout, type EntrypointWaiterOptions } from './entrypoint-waiter.js';
 export { replaceDependencies, type ReplacedDependencies } from './replace-dependencies.js';
 export { restrictEntrypoints } from './restrict-entrypoints.js';
 export { serviceFixtures, type ServiceFixtures, type ServiceFixtureOptions, type ContainerFixtureOptions, type AfterEachHook } from './fixtures.js';
-export type { EntrypointName, EntrypointArgs, EntrypointResult } from './entrypoints.js';
+export type { EntrypointName, EntrypointArgs, EntrypointResult, MethodKeys } from './entrypoints.js';
 export { resetMemoryBroker } from '../transport/memory-transport.js';

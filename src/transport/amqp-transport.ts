@@ -5,12 +5,10 @@
 // so callers never hold a channel that belongs to a dead connection.
 //
 // What can go wrong around a reconnect, and what this file does about it:
-// - consume() racing a reconnect: every start of a subscription claims it for one
-//   connection (`sub.model`); a start that finishes on an older connection sees it is
-//   stale and steps back, so a subscription never consumes twice, and a start that fails
-//   because the connection went is left to the reconnect instead of failing consume().
-// - a channel closed on its own (a queue deleted, a consumer cancelled by the broker, a
-//   publish to a missing exchange) is re-opened on the same connection, with back-off.
+// - consume() racing a reconnect, a consumer channel closed on its own: see
+//   amqp-subscriptions.ts.
+// - the publish channel closed on its own (a publish to a missing exchange) is re-opened
+//   on the same connection, with back-off.
 // - a publish whose confirm is lost with the connection rejects with
 //   ENOKI_ERR_DISCONNECTED ("may or may not have been delivered"): the caller decides
 //   whether to send again (the RPC client does, within the call's timeout). A publish
@@ -19,20 +17,19 @@
 //
 // The heartbeat is amqplib's, on this (main) thread's event loop: nothing in enoki that
 // may compute for long runs here (see @cpuBound), which is the point of the project.
+//
+// Socket options, ConfirmLost and password scrubbing: amqp-connection-options.ts; declaring
+// and consuming queues, and doing it again after a reconnect: amqp-subscriptions.ts.
 
-import { randomUUID } from 'node:crypto';
-import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, RecoveringChannelModel } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { EnokiError } from '../errors.js';
 import type { TlsConfig } from '../config.js';
-import { errorText, scrubSecrets } from '../uri-secrets.js';
+import { amqpSocketOptions, errorText, scrub } from './amqp-connection-options.js';
 import { connectToBroker } from './amqp-connect.js';
-import { AmqpConsumers, MAX_RESTART_DELAY_MS, RESTART_DELAY_MS } from './amqp-consumers.js';
-import { ConnectionWaiters } from './connection-waiters.js';
-import { confirmFailure } from './publish-failure.js';
-import { wrapDelivery } from './amqp-delivery.js';
-import { amqpSocketOptions } from './amqp-socket-options.js';
+import { AmqpSubscriptions, MAX_RESTART_DELAY_MS, RESTART_DELAY_MS } from './amqp-subscriptions.js';
 import { brokerTarget } from './connect-failure.js';
+import { ReturnTracker, type ReturnedMessage } from './publish-returns.js';
 import {
   UnroutableError,
   type ConsumeSpec,
@@ -60,9 +57,7 @@ export interface AmqpTransportOptions {
   startupTimeoutMs?: number;
 }
 
-interface PendingReturn {
-  returned: boolean;
-}
+export { amqpSocketOptions, connectTimeoutMs, isConfirmLost, type ConfirmLost } from './amqp-connection-options.js';
 
 export class AmqpTransport implements Transport {
   readonly displayUri: string;
@@ -70,13 +65,13 @@ export class AmqpTransport implements Transport {
   private connection: RecoveringChannelModel | null = null;
   private model: ChannelModel | null = null;
   private publisher: ConfirmChannel | null = null;
-  private readonly consumers: AmqpConsumers;
+  private readonly subscriptions: AmqpSubscriptions;
   private readonly declaredExchanges = new Set<string>();
   private readonly listeners: Record<TransportEvent, Array<(detail?: Error) => void>> = { connected: [], disconnected: [] };
-  private readonly waiters: ConnectionWaiters;
-  // Mandatory publishes awaiting their confirm, by correlation id: a basic.return for one
-  // arrives before its basic.ack, so the confirm callback can tell "routed" from "returned".
-  private readonly pendingReturns = new Map<string, PendingReturn>();
+  private readonly connectWaiters = new Set<() => void>();
+  // Mandatory publishes awaiting their confirm: a basic.return for one arrives before its
+  // basic.ack, so the confirm callback can tell "routed" from "returned".
+  private readonly returns = new ReturnTracker();
   /** Connections whose 'close' has not fired. */
   private readonly liveModels = new WeakSet<ChannelModel>();
   /** Channels whose 'close' has not fired: acks on any other are no-ops. */
@@ -88,17 +83,21 @@ export class AmqpTransport implements Transport {
   constructor(options: AmqpTransportOptions) {
     this.options = options;
     this.displayUri = options.displayUri;
-    this.waiters = new ConnectionWaiters(options.displayUri, () => ({ ready: this.publisher !== null, closed: this.closed }));
+    // The subscriptions read the connection's state live, through these getters.
     const transport = this;
-    this.consumers = new AmqpConsumers({
-      logger: options.logger,
+    this.subscriptions = new AmqpSubscriptions({
       get closed() {
         return transport.closed;
       },
+      get model() {
+        return transport.model;
+      },
       isLive: (model) => this.liveModels.has(model),
       openChannels: this.openChannels,
-      wrap: (channel, msg) => this.wrap(channel, msg),
+      logger: options.logger,
       scrub: (text) => this.scrub(text),
+      waitForConnection: (deadline) => this.waitForConnection(deadline),
+      assertOpen: () => this.assertOpen(),
     });
   }
 
@@ -121,6 +120,7 @@ export class AmqpTransport implements Transport {
     // As kombu does for nameko: AMQP_SSL means TLS even on an amqp:// URI. Without this,
     // the TLS settings would be ignored and the connection made in plain text.
     if (tls && url.protocol === 'amqp:') url.protocol = 'amqps:';
+    // Waiting for the broker at startup, and errors by cause: amqp-connect.ts.
     this.connection = await connectToBroker({
       url: url.toString(),
       target: brokerTarget(url.toString(), this.displayUri),
@@ -163,15 +163,7 @@ export class AmqpTransport implements Transport {
     });
     let publisher = await this.openPublisher(model);
     this.declaredExchanges.clear();
-    for (const sub of this.consumers.all) {
-      if (sub.cancelled) continue;
-      try {
-        await this.consumers.start(model, sub);
-      } catch (err) {
-        if (!this.liveModels.has(model)) throw err;
-        this.consumers.failed(model, sub, err);
-      }
-    }
+    await this.subscriptions.startAll(model);
     // A close can land between two steps above without failing any of them (the
     // connection.close frame after the last reply in one read): a dead connection must
     // not be handed to amqplib as set up, or it would never reconnect.
@@ -179,21 +171,20 @@ export class AmqpTransport implements Transport {
     if (!this.openChannels.has(publisher)) publisher = await this.openPublisher(model);
     this.model = model;
     this.publisher = publisher;
-    this.waiters.wake();
+    this.resolveWaiters();
   }
 
   private onDisconnected(err: Error): void {
     this.model = null;
     this.publisher = null;
-    for (const sub of this.consumers.all) {
-      sub.channel = null;
-      sub.consumerTag = null;
-      // A cancelled subscription was kept only so deliveries on its channel could be acked.
-      if (sub.cancelled) this.consumers.all.delete(sub);
-    }
+    this.subscriptions.disconnected();
     if (this.closed) return;
     this.options.logger.warn({ uri: this.displayUri, err: this.scrub(err.message) }, 'AMQP connection lost; reconnecting');
     this.emit('disconnected', err);
+  }
+
+  private resolveWaiters(): void {
+    for (const resolve of [...this.connectWaiters]) resolve();
   }
 
   private async openPublisher(model: ChannelModel): Promise<ConfirmChannel> {
@@ -203,10 +194,7 @@ export class AmqpTransport implements Transport {
       this.channelErrors.set(publisher, err);
       this.options.logger.warn({ err: this.scrub(err.message) }, 'AMQP publish channel error');
     });
-    publisher.on('return', (msg: { properties: { correlationId?: string } }) => {
-      const pending = msg.properties.correlationId ? this.pendingReturns.get(msg.properties.correlationId) : undefined;
-      if (pending) pending.returned = true;
-    });
+    publisher.on('return', (msg: ReturnedMessage) => this.returns.onReturn(msg));
     publisher.on('close', () => {
       this.openChannels.delete(publisher);
       if (this.publisher !== publisher) return;
@@ -228,7 +216,7 @@ export class AmqpTransport implements Transport {
         }
         this.publisher = publisher;
         this.declaredExchanges.clear();
-        this.waiters.wake();
+        this.resolveWaiters();
       },
       (err: Error) => {
         if (!this.liveModels.has(model)) return;
@@ -238,42 +226,8 @@ export class AmqpTransport implements Transport {
     );
   }
 
-  private wrap(channel: Channel, msg: ConsumeMessage): InboundMessage {
-    return wrapDelivery(channel, msg, () => !this.closed && this.openChannels.has(channel));
-  }
-
-  async consume(spec: ConsumeSpec, onMessage: (message: InboundMessage) => void): Promise<Subscription> {
-    this.assertOpen();
-    const sub = this.consumers.add(spec, onMessage);
-    for (;;) {
-      const model = this.model;
-      if (!model) {
-        // Disconnected, or a connection being set up: its setup starts every
-        // subscription it finds, this one included if it was added in time.
-        try {
-          await this.waiters.wait(Infinity);
-        } catch (err) {
-          this.consumers.all.delete(sub);
-          throw err;
-        }
-        if (sub.model !== null && sub.model === this.model) break;
-        continue;
-      }
-      try {
-        await this.consumers.start(model, sub);
-        break;
-      } catch (err) {
-        if (!this.closed && !this.liveModels.has(model)) {
-          // The connection went half-way: its successor's setup starts this subscription.
-          if (this.model === model) await new Promise((resolve) => setTimeout(resolve, 50));
-          continue;
-        }
-        this.consumers.all.delete(sub);
-        sub.cancelled = true;
-        throw err;
-      }
-    }
-    return this.consumers.handle(sub);
+  consume(spec: ConsumeSpec, onMessage: (message: InboundMessage) => void): Promise<Subscription> {
+    return this.subscriptions.consume(spec, onMessage);
   }
 
   async assertExchange(name: string): Promise<void> {
@@ -282,7 +236,7 @@ export class AmqpTransport implements Transport {
       if (this.declaredExchanges.has(name)) return;
       const publisher = this.publisher;
       if (!publisher) {
-        await this.waiters.wait(Infinity);
+        await this.waitForConnection(Infinity);
         continue;
       }
       await publisher.assertExchange(name, 'topic', { durable: true, autoDelete: false });
@@ -295,18 +249,15 @@ export class AmqpTransport implements Transport {
     this.assertOpen();
     const deadline = waitMs === undefined || !Number.isFinite(waitMs) ? Infinity : Date.now() + Math.max(0, waitMs);
     const { mandatory, ...props } = options;
-    // Mandatory publishes need a key to match a basic.return to its confirm.
-    const returnKey = mandatory ? (props.correlationId ?? randomUUID()) : undefined;
     const target = `${exchange}/${routingKey}`;
     for (;;) {
       this.assertOpen();
       const publisher = this.publisher;
       if (!publisher) {
-        await this.waiters.wait(deadline);
+        await this.waitForConnection(deadline);
         continue;
       }
-      const pending: PendingReturn = { returned: false };
-      if (returnKey) this.pendingReturns.set(returnKey, pending);
+      const tracked = mandatory ? this.returns.track(exchange, routingKey, body, props.correlationId) : undefined;
       try {
         const sent = await new Promise<boolean>((resolve, reject) => {
           try {
@@ -320,7 +271,7 @@ export class AmqpTransport implements Transport {
                 mandatory: Boolean(mandatory),
                 contentType: props.contentType,
                 contentEncoding: props.contentEncoding,
-                correlationId: returnKey ?? props.correlationId,
+                correlationId: props.correlationId,
                 replyTo: props.replyTo,
                 deliveryMode: props.deliveryMode,
                 priority: props.priority,
@@ -329,11 +280,11 @@ export class AmqpTransport implements Transport {
               },
               (err: unknown) => {
                 if (!err) {
-                  if (pending.returned) reject(new UnroutableError(exchange, routingKey));
+                  if (tracked?.pending.returned) reject(new UnroutableError(exchange, routingKey));
                   else resolve(true);
                   return;
                 }
-                reject(confirmFailure({ channelError: this.channelErrors.get(publisher), closed: this.closed, displayUri: this.displayUri, target, scrub: (t) => this.scrub(t) }, err));
+                reject(this.confirmFailure(publisher, target, err));
               },
             );
           } catch (err) {
@@ -345,7 +296,7 @@ export class AmqpTransport implements Transport {
         });
         if (sent) return;
       } finally {
-        if (returnKey) this.pendingReturns.delete(returnKey);
+        tracked?.release();
       }
       if (Date.now() >= deadline) {
         throw new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `could not publish to ${target} within ${waitMs} ms`]);
@@ -355,6 +306,48 @@ export class AmqpTransport implements Transport {
     }
   }
 
+  /** Why a publish was not confirmed: a broker nack or channel error (final), or a lost connection (maybe delivered). */
+  private confirmFailure(publisher: ConfirmChannel, target: string, err: unknown): Error {
+    const channelError = this.channelErrors.get(publisher);
+    if (channelError) return new EnokiError('ENOKI_ERR_PUBLISH', [target, this.scrub(channelError.message)], { cause: channelError });
+    if (this.closed) return new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `the transport was closed before the broker confirmed the publish to ${target}`], { cause: err });
+    if (errorText(err) === 'channel closed') {
+      const lost = new EnokiError(
+        'ENOKI_ERR_DISCONNECTED',
+        [this.displayUri, `the connection dropped before the broker confirmed the publish to ${target}; it may or may not have been delivered`],
+        { cause: err },
+      );
+      return Object.assign(lost, { confirmLost: true } as const);
+    }
+    return new EnokiError('ENOKI_ERR_PUBLISH', [target, this.scrub(errorText(err))], { cause: err });
+  }
+
+  /** Resolves once a publish channel is up; rejects at `deadline` (epoch ms) or when closed. */
+  private waitForConnection(deadline: number): Promise<void> {
+    if (this.publisher) return Promise.resolve();
+    if (this.closed) return Promise.reject(new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, 'the transport was closed']));
+    const started = Date.now();
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        if (timer) clearTimeout(timer);
+        this.connectWaiters.delete(done);
+        if (this.closed) reject(new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, 'the transport was closed']));
+        else resolve();
+      };
+      this.connectWaiters.add(done);
+      if (Number.isFinite(deadline)) {
+        timer = setTimeout(
+          () => {
+            this.connectWaiters.delete(done);
+            reject(new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `still not reconnected after ${Date.now() - started} ms`]));
+          },
+          Math.max(0, deadline - Date.now()),
+        );
+      }
+    });
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, 'the transport is closed']);
   }
@@ -362,9 +355,8 @@ export class AmqpTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.waiters.wake();
-    for (const sub of this.consumers.all) if (sub.restartTimer) clearTimeout(sub.restartTimer);
-    this.consumers.all.clear();
+    this.resolveWaiters();
+    this.subscriptions.closed();
     this.publisher = null;
     this.model = null;
     const connection = this.connection;
@@ -375,7 +367,6 @@ export class AmqpTransport implements Transport {
 
   /** `text` with the URI and its password masked. */
   private scrub(text: string): string {
-    return scrubSecrets(text, this.options.uri);
+    return scrub(text, this.options.uri, this.displayUri);
   }
 }
-

@@ -5,17 +5,23 @@
 // file (consumers, clients, containers) is written once against this interface, so the
 // two cannot drift apart.
 
+/** A queue to declare: name and flags, as AMQP's queue.declare takes them. */
 export interface QueueSpec {
   /** Queue name. */
   name: string;
+  /** Survives a broker restart. */
   durable: boolean;
+  /** Deleted when its last consumer goes. */
   autoDelete: boolean;
+  /** Only this connection may use it; deleted when the connection goes. */
   exclusive: boolean;
   /** x-arguments, e.g. { 'x-expires': 300000 }. */
   arguments?: Record<string, unknown>;
 }
 
+/** What Transport.consume declares and consumes: a queue bound to a topic exchange. */
 export interface ConsumeSpec {
+  /** The queue to declare and consume. */
   queue: QueueSpec;
   /** Topic exchange the queue is bound to (declared durable if missing). */
   exchange: string;
@@ -25,6 +31,7 @@ export interface ConsumeSpec {
   prefetch: number;
 }
 
+/** AMQP message properties, as enoki reads and writes them. */
 export interface MessageProperties {
   contentType?: string;
   contentEncoding?: string;
@@ -36,10 +43,15 @@ export interface MessageProperties {
   headers?: Record<string, unknown>;
 }
 
+/** A message delivered to a consumer, with the means to settle it. */
 export interface InboundMessage {
+  /** The message body. */
   readonly body: Buffer;
+  /** Its properties (content type, headers, ...). */
   readonly properties: MessageProperties;
+  /** The exchange it was published to. */
   readonly exchange: string;
+  /** The routing key it was published with. */
   readonly routingKey: string;
   /** True when the broker delivered this message before (it was not acknowledged). */
   readonly redelivered: boolean;
@@ -49,6 +61,7 @@ export interface InboundMessage {
   nack(requeue: boolean): void;
 }
 
+/** Message properties for Transport.publish, and whether the publish is mandatory. */
 export interface PublishOptions extends MessageProperties {
   /** Fail the publish with `UnroutableError` when no queue is bound for the routing key. */
   mandatory?: boolean;
@@ -65,13 +78,16 @@ export class UnroutableError extends Error {
   }
 }
 
+/** What Transport.consume returns: the means to stop consuming. */
 export interface Subscription {
   /** Stop taking new deliveries; messages already delivered may still be acked or nacked. */
   cancel(): Promise<void>;
 }
 
+/** Connection state changes a Transport reports (Transport.on). */
 export type TransportEvent = 'connected' | 'disconnected';
 
+/** A broker connection: RabbitMQ (amqp://) or the in-process memory:// broker. */
 export interface Transport {
   /** The URI with any password masked: safe for logs and errors. */
   readonly displayUri: string;

@@ -15,6 +15,11 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { ClusterClient } from '../rpc/cluster-rpc-proxy.js';
 import { SharedRpcClient, type WebRpcOptions } from './shared-client.js';
 
+/**
+ * Options of {@link expressRpc}: the client's config and connect options, and where each
+ * request's context data comes from (`contextHeaders`, or `context`, which receives the
+ * express request). See {@link WebRpcOptions}.
+ */
 export type ExpressRpcOptions = WebRpcOptions<Request>;
 
 declare global {
@@ -27,8 +32,19 @@ declare global {
   }
 }
 
-type Closable = { once(event: 'close', listener: () => void): unknown };
+/**
+ * A server whose `'close'` event ends the client: an `http.Server` (what `app.listen()`
+ * returns), an `https.Server`, any `net.Server`.
+ */
+export type Closable = {
+  /** Run `listener` once, when the server closes (after its last connection ends). */
+  once(event: 'close', listener: () => void): unknown;
+};
 
+/**
+ * What {@link expressRpc} returns: the middleware itself (`app.use(rpc)`), which sets
+ * `req.rpc` on every request, with the controls of the client behind it.
+ */
 export interface ExpressRpcMiddleware extends RequestHandler {
   /** The shared client behind the middleware. */
   readonly shared: SharedRpcClient<Request>;
@@ -36,9 +52,23 @@ export interface ExpressRpcMiddleware extends RequestHandler {
   connect(): Promise<ClusterClient>;
   /** Close the client when this server closes. */
   closeWith(server: Closable): ExpressRpcMiddleware;
+  /**
+   * Close the client now: calls still waiting for a reply fail, and later requests are
+   * refused (`next()` receives an `ENOKI_ERR_CLIENT_CLOSED` error).
+   */
   close(): Promise<void>;
 }
 
+/**
+ * The express middleware: `app.use(expressRpc(options))`. One {@link SharedRpcClient} for
+ * the app; every request gets `req.rpc`, a view of that client carrying the request's
+ * context data.
+ *
+ * express has no startup or shutdown hook, so the client connects on the first request
+ * (or at `await rpc.connect()`, to fail early) and closes when the server closes: the one
+ * given to `closeWith()`, else the one the first request came in on. A failed connect is
+ * passed to `next()`, and the next request tries again.
+ */
 export function expressRpc(options: ExpressRpcOptions = {}): ExpressRpcMiddleware {
   const shared = new SharedRpcClient<Request>(options);
   let attached = false;

@@ -12,6 +12,11 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import type { ClusterClient } from '../rpc/cluster-rpc-proxy.js';
 import { SharedRpcClient, type WebRpcOptions } from './shared-client.js';
 
+/**
+ * Options of {@link fastifyRpc}: the client's config and connect options, and where each
+ * request's context data comes from (`contextHeaders`, or `context`, which receives the
+ * fastify request). See {@link WebRpcOptions}.
+ */
 export type FastifyRpcOptions = WebRpcOptions<FastifyRequest>;
 
 declare module 'fastify' {
@@ -55,4 +60,15 @@ Object.assign(plugin, {
   [Symbol.for('plugin-meta')]: { name: 'enoki-rpc', fastify: '5.x' },
 });
 
+/**
+ * The fastify plugin: `await app.register(fastifyRpc, options)`. It connects one shared
+ * RPC client while it registers, so `app.ready()` fails when the broker cannot be
+ * reached rather than the first request; it puts the client on `app.rpc`, and on every
+ * request `request.rpc`, a view of the same client carrying that request's context data
+ * (made on first use, so a route that never calls out pays nothing). The client closes in
+ * fastify's `onClose` hook.
+ *
+ * As with the fastify-plugin package, the decorations apply to the app that registers the
+ * plugin, not to an encapsulated child context.
+ */
 export const fastifyRpc: FastifyPluginAsync<FastifyRpcOptions> = plugin;

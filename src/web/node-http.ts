@@ -12,6 +12,10 @@
 import type { IncomingMessage } from 'node:http';
 import { SharedRpcClient, type WebRpcOptions } from './shared-client.js';
 
+/**
+ * Options of {@link nodeHttpRpc}: {@link WebRpcOptions} whose `context` receives the
+ * node:http `IncomingMessage`.
+ */
 export type NodeHttpRpcOptions = WebRpcOptions<IncomingMessage>;
 
 /** One RPC client for `server`'s requests, closed when `server` closes. */

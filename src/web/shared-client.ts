@@ -15,13 +15,19 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { EnokiConfig } from '../config.js';
 import { EnokiError } from '../errors.js';
 import { ClusterRpcProxy, type ClientOptions, type ClusterClient } from '../rpc/cluster-rpc-proxy.js';
-import type { ContextData } from '../rpc/wire.js';
+import type { ContextData } from '../context-headers.js';
 
 /** The part of a request the shared client reads: node:http, express and fastify requests all fit. */
 export interface RequestWithHeaders {
   headers: IncomingHttpHeaders;
 }
 
+/**
+ * Options of the web clients ({@link SharedRpcClient}, {@link nodeHttpRpc}, the fastify
+ * plugin and the express middleware): the client's config and connect options, and where
+ * each request's context data comes from. `Req` is the framework's request type, the one
+ * `context` receives.
+ */
 export interface WebRpcOptions<Req = RequestWithHeaders> {
   /** The client's config, or a config file path (default: enoki's defaults). */
   config?: EnokiConfig | string;
@@ -38,6 +44,19 @@ export interface WebRpcOptions<Req = RequestWithHeaders> {
   context?: (req: Req) => ContextData | undefined;
 }
 
+/**
+ * One RPC client per web server process, shared by every request (the lesson of
+ * flask_nameko). Connecting costs a TCP and AMQP handshake and a reply-queue declaration,
+ * far more than a call, so a client made per request caps a gateway at a few hundred
+ * requests a second and leaves a trail of connections on the broker.
+ *
+ * Each request gets a view of the one client ({@link SharedRpcClient.forRequest | forRequest}):
+ * the same connection and reply queue, plus that request's context data, sent as
+ * `nameko.*` headers on every call it makes. Closing a view does nothing, so a handler
+ * cannot close the shared client by mistake. The fastify plugin, the express middleware
+ * and {@link nodeHttpRpc} are thin shells around this class; use it directly with any
+ * other framework.
+ */
 export class SharedRpcClient<Req extends RequestWithHeaders = RequestWithHeaders> {
   private readonly options: WebRpcOptions<Req>;
   private readonly headerMap: ReadonlyArray<readonly [header: string, key: string]>;
@@ -58,6 +77,7 @@ export class SharedRpcClient<Req extends RequestWithHeaders = RequestWithHeaders
     return this.connected ?? undefined;
   }
 
+  /** True once `close()` was called; a closed client refuses every request. */
   get closed(): boolean {
     return this.closedFlag;
   }
@@ -136,6 +156,7 @@ export class SharedRpcClient<Req extends RequestWithHeaders = RequestWithHeaders
     return this.closing;
   }
 
+  /** Close the client at the end of an `await using` scope, as `close()` does. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -356,9 +356,12 @@ export function badInputCorpus(maxMessageSize: number): BadMessage[] {
     { name: 'missing required arg', body: json({ args: [], kwargs: {} }), expect: ['IncorrectSignature'] },
     { name: 'unknown kwarg', body: json({ args: [1], kwargs: { nope: 1 } }), expect: ['IncorrectSignature'] },
     { name: 'arg given twice', body: json({ args: [1], kwargs: { i: 2 } }), expect: ['IncorrectSignature'] },
-    { name: '__proto__ in kwargs', body: Buffer.from('{"args": [1], "kwargs": {"__proto__": {"polluted": true}}}'), expect: ['IncorrectSignature'] },
-    { name: 'constructor in kwargs', body: json({ args: [], kwargs: { i: 1, constructor: { prototype: { polluted: true } } } }), expect: ['IncorrectSignature'] },
-    { name: '__proto__ at top level', body: Buffer.from('{"__proto__": {"polluted": true}, "args": [1], "kwargs": {}}'), expect: ['result'] },
+    // Prototype poisoning is refused by the decoder (src/untrusted-json.ts), escaped or not, at any depth.
+    { name: '__proto__ in kwargs', body: Buffer.from('{"args": [1], "kwargs": {"__proto__": {"polluted": true}}}'), expect: ['MalformedRequest'] },
+    { name: 'constructor in kwargs', body: json({ args: [], kwargs: { i: 1, constructor: { prototype: { polluted: true } } } }), expect: ['MalformedRequest'] },
+    { name: '__proto__ at top level', body: Buffer.from('{"__proto__": {"polluted": true}, "args": [1], "kwargs": {}}'), expect: ['MalformedRequest'] },
+    { name: 'escaped __proto__ in an argument', body: Buffer.from('{"args": [{"\\u005f_proto__": {"polluted": true}}], "kwargs": {}}'), expect: ['MalformedRequest'] },
+    { name: 'escaped __proto__ nested in kwargs', body: Buffer.from('{"args": [], "kwargs": {"i": {"a": [{"_\\u005fproto__": {"polluted": true}}]}}}'), expect: ['MalformedRequest'] },
     {
       name: 'hostile headers (accepted)',
       body: json({ args: [1], kwargs: {} }),

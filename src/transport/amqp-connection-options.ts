@@ -1,8 +1,22 @@
-// The socket options of every AMQP connection enoki opens: Nagle off, a limit on how long
-// one attempt may stall, the connection's name for the management UI, and TLS material.
+// What amqp-transport.ts needs around the connection itself: the socket options a
+// config gives (TLS material, Nagle off, a connect timeout scaled with the heartbeat),
+// how a lost confirm is marked, and scrubbing the URI's password out of error texts.
 
 import { readFileSync } from 'node:fs';
 import type { TlsConfig } from '../config.js';
+
+/**
+ * Marks the ENOKI_ERR_DISCONNECTED of a publish whose confirm was lost with the
+ * connection: the message may or may not have reached the broker, and sending it again
+ * on the next connection is the caller's call (at-least-once).
+ */
+export interface ConfirmLost {
+  readonly confirmLost: true;
+}
+
+export function isConfirmLost(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as Partial<ConfirmLost>).confirmLost === true;
+}
 
 /**
  * How long a connection attempt (TCP, TLS and AMQP handshake) may go without progress
@@ -32,4 +46,27 @@ export function amqpSocketOptions(connectionName: string, tls: TlsConfig | null 
     socketOptions.rejectUnauthorized = tls.rejectUnauthorized;
   }
   return socketOptions;
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function scrub(text: string, uri: string, displayUri: string): string {
+  let out = text.split(uri).join(displayUri);
+  let password = '';
+  try {
+    password = new URL(uri).password;
+  } catch {
+    return out;
+  }
+  if (!password) return out;
+  const forms = [password];
+  try {
+    forms.push(decodeURIComponent(password));
+  } catch {
+    /* not valid percent-encoding: the raw form is all there is */
+  }
+  for (const form of forms) out = out.split(form).join('***');
+  return out;
 }

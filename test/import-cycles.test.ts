@@ -1,0 +1,45 @@
+// The module graph stays a tree: no import cycle anywhere in src/ or workers/ (type-only and
+// dynamic imports included), and the container reaches no entrypoint kind: RPC, HTTP,
+// events and timers plug into it through src/entrypoint.ts like a user's own kind does.
+// `npm run check:cycles` is the same check from the command line.
+
+import madge from 'madge';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+async function graph(): Promise<Record<string, string[]>> {
+  const result = await madge(['src', 'workers'], { baseDir: root, fileExtensions: ['ts'], tsConfig: `${root}tsconfig.json` });
+  return result.obj();
+}
+
+/** Every module `from` reaches through its imports, itself excluded. */
+function reachable(tree: Record<string, string[]>, from: string): Set<string> {
+  const seen = new Set<string>();
+  const stack = [...(tree[from] ?? [])];
+  while (stack.length > 0) {
+    const next = stack.pop()!;
+    if (seen.has(next)) continue;
+    seen.add(next);
+    stack.push(...(tree[next] ?? []));
+  }
+  return seen;
+}
+
+describe('the import graph', () => {
+  it('has no cycle', async () => {
+    const result = await madge(['src', 'workers'], { baseDir: root, fileExtensions: ['ts'], tsConfig: `${root}tsconfig.json` });
+    expect(Object.keys(result.obj()).length).toBeGreaterThan(40);
+    expect(result.circular()).toEqual([]);
+  });
+
+  it('leads from the container to no entrypoint kind', async () => {
+    const tree = await graph();
+    expect(tree['src/service-container.ts']).toBeDefined();
+    const reached = [...reachable(tree, 'src/service-container.ts')];
+    expect(reached).toContain('src/entrypoint.ts');
+    const kinds = reached.filter((file) => /^src\/(rpc|http|events|timer|web)\//.test(file));
+    expect(kinds).toEqual([]);
+  });
+});
