@@ -84,7 +84,6 @@ export interface EnokiErrorOptions {
   cause?: unknown;
 }
 
-/** Base class of every error enoki raises itself. */
 /**
  * What a caller is told of an error thrown in a service (the RPC reply's message, an HTTP
  * 500's body): its own message, except for enoki errors whose messages name the service's
@@ -98,6 +97,7 @@ export function callerMessage(err: Error, includeInternals = false): string {
   return spec.internal ? `${code}: an internal error in the service; its log has the details` : err.message;
 }
 
+/** Base class of every error enoki raises itself. */
 export class EnokiError extends Error {
   /** The stable `ENOKI_ERR_*` code: what to match on. */
   readonly code: ErrorCode;
