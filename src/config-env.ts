@@ -12,6 +12,7 @@ const SECTION_ENV_KEYS: Readonly<Record<keyof typeof SECTION_KEYS, readonly stri
   LOGGING: SECTION_KEYS.LOGGING,
   POOL: SECTION_KEYS.POOL,
   AMQP_SSL: ['ca', 'cert', 'key', 'passphrase', 'reject_unauthorized'],
+  HTTP: SECTION_KEYS.HTTP,
 };
 
 /** Every variable that overrides a key, with the key's path: for docs, show-config and tests. */

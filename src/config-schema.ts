@@ -10,6 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isPlainObject } from './config-substitute.js';
+import type { HttpLimitsConfig } from './http/http-limits.js';
 
 /** A snake_case key in camelCase. */
 type Camel<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<Camel<Tail>>}` : S;
@@ -184,6 +185,27 @@ const pool = z
   )
   .transform((own): PoolConfig => camelKeys(own));
 
+/** Drop keys whose value is undefined (`key: ~` in a section that has no default for it). */
+function defined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, inner]) => inner !== undefined)) as T;
+}
+
+// HTTP: the web server's limits (src/http/http-limits.ts has the defaults and reads this
+// section as the file spells it, so it keeps snake_case when loaded).
+const http = z
+  .strictObject(
+    {
+      headers_timeout: optional(seconds(false)),
+      request_timeout: optional(seconds(false)),
+      keep_alive_timeout: optional(seconds(false)),
+      max_body_size: optional(integer(1)),
+      max_header_size: optional(integer(1)),
+      max_connections: optional(integer(0)),
+    },
+    { error: 'a mapping' },
+  )
+  .transform((own): HttpLimitsConfig => defined(own));
+
 /**
  * The keys of each enoki section, in file spelling: unknown keys there are errors, with a
  * "did you mean". A new section (events, timers) is a strictObject in CONFIG_SCHEMA plus its
@@ -195,6 +217,7 @@ export const SECTION_KEYS = {
   // nameko's AMQP_SSL uses Python ssl names (ca_certs, certfile, keyfile, cert_reqs); both
   // spellings are read so a nameko config.yaml keeps working.
   AMQP_SSL: ['ca', 'cert', 'key', 'passphrase', 'reject_unauthorized', 'ca_certs', 'certfile', 'keyfile', 'cert_reqs'],
+  HTTP: Object.keys(http.in.shape),
 } as const;
 
 const TLS_ALIASES = { ca: 'ca_certs', cert: 'certfile', key: 'keyfile' } as const;
@@ -271,6 +294,8 @@ export const CONFIG_SCHEMA = z.looseObject({
   LOGGING: setting(logging, (): LoggingConfig => ({ level: 'info', destination: 'stderr', pretty: 'auto' })),
   POOL: setting(pool, () => poolDefaults()),
   AMQP_SSL: setting(amqpSsl, (): TlsConfig | null => null),
+  /** The web server's limits; absent = http-limits.ts's defaults. */
+  HTTP: optional(http),
 });
 
 function poolDefaults(): PoolConfig {

@@ -12,6 +12,12 @@ export interface ErrorSpec {
   readonly message: string;
   /** True when the same call may succeed if simply tried again later. */
   readonly retryable: boolean;
+  /**
+   * True when the message names the service's internals (file paths, hosts, config
+   * values): a caller then gets the code and a generic message, and only the service's
+   * log has the whole message (see {@link callerMessage}).
+   */
+  readonly internal?: boolean;
 }
 
 /**
@@ -20,13 +26,13 @@ export interface ErrorSpec {
  * Codes are stable, never renamed or reused: match on `err.code`, not on message text.
  */
 export const ERROR_CATALOGUE = {
-  ENOKI_ERR_CONFIG_FILE: { message: 'cannot read config file %s: %s', retryable: false },
-  ENOKI_ERR_CONFIG_INVALID: { message: 'invalid config %s in %s: %s', retryable: false },
-  ENOKI_ERR_CONFIG_VAR: { message: 'config %s in %s: environment variable %s is not set and has no default', retryable: false },
-  ENOKI_ERR_SERVICE_INVALID: { message: 'service class %s is not a valid enoki service: %s', retryable: false },
-  ENOKI_ERR_SERVICE_LOAD: { message: 'cannot load service %s: %s', retryable: false },
+  ENOKI_ERR_CONFIG_FILE: { message: 'cannot read config file %s: %s', retryable: false, internal: true },
+  ENOKI_ERR_CONFIG_INVALID: { message: 'invalid config %s in %s: %s', retryable: false, internal: true },
+  ENOKI_ERR_CONFIG_VAR: { message: 'config %s in %s: environment variable %s is not set and has no default', retryable: false, internal: true },
+  ENOKI_ERR_SERVICE_INVALID: { message: 'service class %s is not a valid enoki service: %s', retryable: false, internal: true },
+  ENOKI_ERR_SERVICE_LOAD: { message: 'cannot load service %s: %s', retryable: false, internal: true },
   ENOKI_ERR_DECORATOR_USAGE: { message: 'decorator @%s used wrongly on %s: %s', retryable: false },
-  ENOKI_ERR_CONNECT: { message: 'cannot connect to %s: %s', retryable: true },
+  ENOKI_ERR_CONNECT: { message: 'cannot connect to %s: %s', retryable: true, internal: true },
   // Broker connection failures by cause. Each names the URI (password masked) and the one
   // step that fixes it; `retryable` decides whether startup waits (STARTUP_TIMEOUT) or
   // fails at once: no amount of waiting fixes a wrong password.
@@ -34,38 +40,45 @@ export const ERROR_CATALOGUE = {
     message:
       'broker %s refused the login of user %s (403 ACCESS_REFUSED): wrong user name or password. Next: fix the credentials in AMQP_URI (percent-encode : @ / # in them); `rabbitmqctl authenticate_user %s <password>` checks them on the broker',
     retryable: false,
+    internal: true,
   },
   ENOKI_ERR_BROKER_VHOST: {
     message:
       'broker %s refused vhost %s to user %s (530 NOT_ALLOWED): the vhost does not exist or the user has no permissions on it. Next: create it and grant access (rabbitmqctl add_vhost %s; rabbitmqctl set_permissions -p %s %s ".*" ".*" ".*"), or fix the vhost in AMQP_URI (the path after the port; the default vhost / is %2F)',
     retryable: false,
+    internal: true,
   },
   ENOKI_ERR_BROKER_REFUSED: {
     message:
       'cannot connect to %s: connection refused, nothing listens on %s. Next: start RabbitMQ there (docker run -p 5672:5672 rabbitmq:4), or point AMQP_URI / --broker at the host and port it listens on',
     retryable: true,
+    internal: true,
   },
   ENOKI_ERR_BROKER_HOST: {
     message: 'cannot connect to %s: host %s not found (%s). Next: fix the host name in AMQP_URI (in docker compose: the broker\'s service name)',
     retryable: true,
+    internal: true,
   },
   ENOKI_ERR_BROKER_TIMEOUT: {
     message:
       'cannot connect to %s: %s did not answer (%s). Next: check that no firewall or security group drops port %s between here and the broker, and that the broker is not overloaded (rabbitmq-diagnostics status)',
     retryable: true,
+    internal: true,
   },
-  ENOKI_ERR_BROKER_TLS: { message: 'cannot connect to %s: TLS failed (%s). Next: %s', retryable: false },
+  ENOKI_ERR_BROKER_TLS: { message: 'cannot connect to %s: TLS failed (%s). Next: %s', retryable: false, internal: true },
   ENOKI_ERR_BROKER_PROTOCOL: {
     message:
       'cannot connect to %s: %s does not speak AMQP 0-9-1 (%s). Next: point AMQP_URI at RabbitMQ\'s AMQP port (5672 for amqp://, 5671 for amqps://; 15672 is the management UI)',
     retryable: false,
+    internal: true,
   },
   ENOKI_ERR_BROKER_HANDSHAKE: {
     message:
       'cannot connect to %s: %s closed the connection during the AMQP handshake (%s). Next: wait for RabbitMQ to finish starting (it drops connections while it boots); if it lasts, check that the port is RabbitMQ\'s AMQP port',
     retryable: true,
+    internal: true,
   },
-  ENOKI_ERR_DISCONNECTED: { message: 'the connection to %s is down; %s', retryable: true },
+  ENOKI_ERR_DISCONNECTED: { message: 'the connection to %s is down; %s', retryable: true, internal: true },
   ENOKI_ERR_CLIENT_CLOSED: { message: 'the RPC client was closed; %s cannot be called', retryable: false },
   ENOKI_ERR_CONTAINER_STATE: { message: 'service %s is %s; %s', retryable: false },
   ENOKI_ERR_UNKNOWN_SERVICE: { message: 'no service is listening for %s (nothing bound to routing key %s on exchange %s)', retryable: true },
@@ -74,7 +87,7 @@ export const ERROR_CATALOGUE = {
   ENOKI_ERR_MALFORMED_REQUEST: { message: '%s', retryable: false },
   ENOKI_ERR_REMOTE: { message: '%s %s', retryable: false },
   ENOKI_ERR_RPC_TIMEOUT: { message: 'call %s got no reply within %s ms', retryable: true },
-  ENOKI_ERR_PUBLISH: { message: 'publishing to %s failed: %s', retryable: true },
+  ENOKI_ERR_PUBLISH: { message: 'publishing to %s failed: %s', retryable: true, internal: true },
   ENOKI_ERR_BODY_TOO_LARGE: { message: 'message body of %s bytes exceeds the limit of %s bytes', retryable: false },
   ENOKI_ERR_NOT_CLONEABLE: { message: '%s of %s cannot cross between threads: %s', retryable: false },
   ENOKI_ERR_WORKER_DIED: { message: '%s: the pool thread running it died (%s)', retryable: true },
@@ -91,12 +104,14 @@ export const ERROR_CATALOGUE = {
     message:
       'two copies of enoki are loaded in one process, %s and %s: their services, errors and worker pools would not see each other. Install one (npm ls enoki; npm dedupe), and start services with that copy\'s `enoki` (npx enoki from the project)',
     retryable: false,
+    internal: true,
   },
   ENOKI_ERR_BATCH_RESULT: { message: '@batched %s: a batch of %s inputs must return an array of one result per input, in order; it returned %s', retryable: false },
   ENOKI_ERR_NO_ENTRYPOINTS: {
     message:
       'service class %s (%s) has no entrypoints, so it would start and answer nothing. Mark a method with an entrypoint decorator: @rpc, @http(...), @eventHandler(...), @timer(...) (in plain JavaScript: decorate(%s, { method: rpc })). If it has decorators, the module was compiled without them or by another copy of enoki',
     retryable: false,
+    internal: true,
   },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -112,6 +127,19 @@ function format(template: string, args: readonly unknown[]): string {
 export interface EnokiErrorOptions {
   /** The underlying error, kept as the standard `Error.cause`. */
   cause?: unknown;
+}
+
+/**
+ * What a caller is told of an error thrown in a service (the RPC reply's message, an HTTP
+ * 500's body): its own message, except for enoki errors whose messages name the service's
+ * internals (`internal` in the catalogue), which read as their code and a pointer to the
+ * service's log unless `includeInternals` (the config's INCLUDE_REMOTE_STACK) is on.
+ */
+export function callerMessage(err: Error, includeInternals = false): string {
+  const code = (err as { code?: unknown }).code;
+  if (includeInternals || typeof code !== 'string' || !Object.hasOwn(ERROR_CATALOGUE, code)) return err.message;
+  const spec: ErrorSpec = ERROR_CATALOGUE[code as ErrorCode];
+  return spec.internal ? `${code}: an internal error in the service; its log has the details` : err.message;
 }
 
 /** Base class of every error enoki raises itself. */

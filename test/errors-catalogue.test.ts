@@ -4,7 +4,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CATALOGUE, EnokiError, IncorrectSignature, MethodNotFound, RemoteError, RpcTimeout, UnknownService } from 'enoki';
+import { ERROR_CATALOGUE, EnokiError, IncorrectSignature, MethodNotFound, RemoteError, RpcTimeout, UnknownService, type ErrorCode } from 'enoki';
+import type { ErrorSpec } from '../src/errors.js';
+import { errorText } from '../src/http/response.js';
+import { serializeError } from '../src/rpc/wire.js';
 
 const PINNED: Record<string, boolean> = {
   ENOKI_ERR_CONFIG_FILE: false,
@@ -90,5 +93,57 @@ describe('error catalogue', () => {
     expect(new IncorrectSignature('x')).toBeInstanceOf(EnokiError);
     expect(new UnknownService('s', 's.m', 'ex').message).toContain('s.m');
     expect(new RemoteError('ValueError', 'bad')).toMatchObject({ excType: 'ValueError', value: 'bad', message: 'ValueError bad' });
+  });
+});
+
+describe('what callers are told', () => {
+  const PATH = '/srv/app/services/secret-module.ts';
+  const HOST = 'amqp://deploy:***@rabbit-prod-7.internal:5672/billing';
+
+  it('an internal error reaches a caller (RPC reply, HTTP body) as its code only; the log keeps the whole message', () => {
+    for (const [code, spec] of Object.entries(ERROR_CATALOGUE) as Array<[ErrorCode, ErrorSpec]>) {
+      const err = new EnokiError(code, [PATH, HOST, PATH, HOST]);
+      const wire = JSON.stringify(serializeError(err, false));
+      const body = errorText(err);
+      expect(wire, code).not.toContain('"stack"');
+      if (spec.internal) {
+        for (const told of [wire, body]) {
+          expect(told, code).not.toContain(PATH);
+          expect(told, code).not.toContain('rabbit-prod-7');
+          expect(told, code).toContain(code);
+        }
+        // With INCLUDE_REMOTE_STACK on (development), the whole message goes.
+        expect(JSON.stringify(serializeError(err, true)), code).toContain(PATH);
+      } else {
+        expect(serializeError(err, false).value, code).toBe(err.message);
+      }
+      expect(err.message, code).toContain(spec.message.includes('%s') ? PATH : spec.message);
+    }
+  });
+
+  it('marks as internal every code raised with file paths, hosts or config values', () => {
+    const internal = Object.entries(ERROR_CATALOGUE as Record<string, ErrorSpec>).filter(([, s]) => s.internal).map(([c]) => c);
+    expect(internal.sort()).toEqual(
+      [
+        'ENOKI_ERR_BROKER_AUTH',
+        'ENOKI_ERR_BROKER_HANDSHAKE',
+        'ENOKI_ERR_BROKER_HOST',
+        'ENOKI_ERR_BROKER_PROTOCOL',
+        'ENOKI_ERR_BROKER_REFUSED',
+        'ENOKI_ERR_BROKER_TIMEOUT',
+        'ENOKI_ERR_BROKER_TLS',
+        'ENOKI_ERR_BROKER_VHOST',
+        'ENOKI_ERR_CONFIG_FILE',
+        'ENOKI_ERR_CONFIG_INVALID',
+        'ENOKI_ERR_CONFIG_VAR',
+        'ENOKI_ERR_CONNECT',
+        'ENOKI_ERR_DISCONNECTED',
+        'ENOKI_ERR_DUPLICATE_COPY',
+        'ENOKI_ERR_NO_ENTRYPOINTS',
+        'ENOKI_ERR_PUBLISH',
+        'ENOKI_ERR_SERVICE_INVALID',
+        'ENOKI_ERR_SERVICE_LOAD',
+      ].sort(),
+    );
   });
 });

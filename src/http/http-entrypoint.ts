@@ -17,6 +17,7 @@ import type { ExtensionHost, SpawnOptions } from '../extension-host.js';
 import type { MethodDefinition } from '../service-definition.js';
 import { BodyError, hasBody, parseBody, readBody, type HttpQuery, type HttpRequest } from './request.js';
 import { errorResponse, toHttpResponse, writeResponse, type HttpResponse } from './response.js';
+import { httpLimits, type HttpLimitsConfig } from './http-limits.js';
 import { acquireWebServer, releaseWebServer, type RouteSpec, type WebServer } from './web-server.js';
 
 /** One route of an @http method (one per verb of 'GET,POST'): what an @http mark holds. */
@@ -91,7 +92,8 @@ export class HttpEntrypoint implements Entrypoint {
   async start(): Promise<void> {
     const { container } = this;
     const address = container.config.WEB_SERVER_ADDRESS;
-    const server = await acquireWebServer(address, container.logger, container.serviceName);
+    const limits = httpLimits((container.config as { HTTP?: HttpLimitsConfig }).HTTP, container.config.MAX_MESSAGE_SIZE);
+    const server = await acquireWebServer(address, container.logger, container.serviceName, limits);
     try {
       server.addRoutes(container.serviceName, this.routes.map((route): RouteSpec => ({ method: route.method, path: route.path, handler: this.handlerFor(route) })));
     } catch (err) {
@@ -173,7 +175,7 @@ export class HttpEntrypoint implements Entrypoint {
   private async readThenDispatch(server: WebServer, route: Route, req: IncomingMessage, res: ServerResponse, params: Record<string, string>, query: HttpQuery): Promise<unknown> {
     let body: unknown;
     try {
-      body = parseBody(await readBody(req, this.container.config.MAX_MESSAGE_SIZE), req.headers['content-type']);
+      body = parseBody(await readBody(req, server.limits.maxBodySize), req.headers['content-type']);
     } catch (err) {
       if (err instanceof BodyError) {
         const message = err.status === 400 ? new EnokiError('ENOKI_ERR_HTTP_BODY', [err.message]).message : err.message;

@@ -13,7 +13,7 @@
 // The body of a tuple or HttpResponse follows the same rules (string, bytes, JSON).
 
 import type { ServerResponse } from 'node:http';
-import { ExpectedError } from '../errors.js';
+import { callerMessage, ExpectedError } from '../errors.js';
 
 /** Response headers by name (sent lower-cased); an array gives the header once per value. */
 export type HttpResponseHeaders = Record<string, string | number | readonly string[]>;
@@ -118,7 +118,9 @@ function stringify(value: unknown): string {
 
 /** The format nameko's web entrypoint answers errors with. */
 export function errorText(error: { name: string; message: string }): string {
-  return `Error: ${error.name}: ${error.message}\n`;
+  // An internal enoki error (a path, a host in its message) reads as its code only.
+  const message = error instanceof Error ? callerMessage(error) : error.message;
+  return `Error: ${error.name}: ${message}\n`;
 }
 
 /**

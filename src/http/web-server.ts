@@ -10,6 +10,7 @@
 // for an over-long path parameter.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { HttpLimits } from './http-limits.js';
 import type { AddressInfo } from 'node:net';
 import Router from 'find-my-way';
 import type { Logger } from 'pino';
@@ -55,7 +56,11 @@ export class WebServer {
   readonly listening: Promise<void>;
   refs = 0;
 
-  constructor(address: string, logger: Logger) {
+  /** The limits the server was made with (the first service's config, for a shared address). */
+  readonly limits: HttpLimits;
+
+  constructor(address: string, logger: Logger, limits: HttpLimits) {
+    this.limits = limits;
     this.address = address;
     const colon = address.lastIndexOf(':');
     this.host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
@@ -70,7 +75,17 @@ export class WebServer {
     });
     // Compiled lookups: route trees become generated code, recompiled when they change.
     this.router.compile();
-    this.server = createServer((req, res) => this.router.lookup(req, res));
+    this.server = createServer(
+      {
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+        maxHeaderSize: limits.maxHeaderSize,
+        connectionsCheckingInterval: limits.checkIntervalMs,
+      },
+      (req, res) => this.router.lookup(req, res),
+    );
+    if (limits.maxConnections > 0) this.server.maxConnections = limits.maxConnections;
     this.server.on('error', (err) => this.logger.error({ err }, 'web server error'));
     this.listening = new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
@@ -209,10 +224,10 @@ const servers = new Map<string, WebServer>();
  * The server for an address, listening; made by the first caller (`owner` is the service
  * asking, for the error when the address cannot be listened on). Pair with releaseWebServer.
  */
-export async function acquireWebServer(address: string, logger: Logger, owner: string): Promise<WebServer> {
+export async function acquireWebServer(address: string, logger: Logger, owner: string, limits: HttpLimits): Promise<WebServer> {
   let server = servers.get(address);
   if (!server) {
-    server = new WebServer(address, logger);
+    server = new WebServer(address, logger, limits);
     servers.set(address, server);
   }
   server.refs++;

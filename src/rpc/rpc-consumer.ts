@@ -11,6 +11,13 @@
 // When the connection drops before a reply is confirmed, the request's own channel went
 // with it, so the broker has put the request back and it will be answered again: the
 // caller drops whichever reply comes second.
+//
+// A redelivery of a call that is still running in this process (same correlation id and
+// reply_to, `redelivered` set: the broker took it back after a lost channel, or after
+// RabbitMQ's consumer_timeout closed the channel under a long call) is not started again:
+// it joins the running call, held unacknowledged, and when the call finishes one reply is
+// published and the latest delivery acknowledged. Without this a long @cpuBound task is
+// started again on every redelivery, for ever.
 
 import { CallAbandoned, EnokiError, isEnokiError, MalformedRequest, MethodNotFound } from '../errors.js';
 import type { Entrypoint, MarkedMethod } from '../entrypoint.js';
@@ -43,6 +50,8 @@ export class RpcConsumer implements Entrypoint {
   private transport: Transport | null = null;
   /** The @rpc methods by wire name. */
   readonly methods = new Map<string, MethodDefinition>();
+  /** Calls running here, by correlation id and reply_to: the delivery to acknowledge when each ends. */
+  private readonly running = new Map<string, { delivery: InboundMessage }>();
 
   constructor(
     private readonly container: ExtensionHost,
@@ -109,7 +118,18 @@ export class RpcConsumer implements Entrypoint {
         deliveryMode: 2,
         priority: 0,
       });
+    const key = `${correlationId ?? ''}\u0000${replyTo}`;
+    // The delivery this call answers for: a redelivery that joined it replaces the first.
+    const delivery = (): InboundMessage => this.running.get(key)?.delivery ?? message;
     const reply = async (result: unknown, error: Error | undefined): Promise<void> => {
+      try {
+        await answer(result, error);
+      } finally {
+        this.running.delete(key);
+      }
+    };
+    const answer = async (result: unknown, error: Error | undefined): Promise<void> => {
+      const message = delivery();
       if (error instanceof CallAbandoned) {
         // Aborted at shutdown, unanswered: back to the queue now, so another instance takes
         // it without waiting for this connection to close.
@@ -147,11 +167,20 @@ export class RpcConsumer implements Entrypoint {
     };
     const rejectCall = async (error: Error): Promise<void> => {
       log.warn({ routingKey, correlationId, reason: `${error.name}: ${error.message}` }, 'RPC request refused');
-      await reply(undefined, error);
+      await answer(undefined, error);
     };
 
     if (!correlationId) {
       await rejectCall(new MalformedRequest('Message has no correlation_id: the caller could not match a reply to it'));
+      return;
+    }
+    const running = this.running.get(key);
+    if (running && message.redelivered) {
+      log.warn(
+        { routingKey, correlationId },
+        'a redelivery of a call still running here joins it instead of starting it again: one reply, when it finishes (the broker took the request back after a lost channel, or after its consumer_timeout)',
+      );
+      running.delivery = message;
       return;
     }
     if (message.body.length > container.config.MAX_MESSAGE_SIZE) {
@@ -174,6 +203,7 @@ export class RpcConsumer implements Entrypoint {
     }
 
     const { contextData, callIdStack } = contextFromHeaders(message.properties.headers);
+    this.running.set(key, { delivery: message });
     await container.spawnWorker(method, args, {
       entrypoint: 'rpc',
       contextData,

@@ -8,7 +8,7 @@
 // the consumer, the client and the tests agree on one reading.
 
 import { parseUntrustedJson, PoisonedJsonError } from '../untrusted-json.js';
-import { IncorrectSignature, MalformedRequest, MethodNotFound, RemoteError, type EnokiError } from '../errors.js';
+import { callerMessage, IncorrectSignature, MalformedRequest, MethodNotFound, RemoteError, type EnokiError } from '../errors.js';
 import { safeString } from '../thrown-values.js';
 import type { MessageProperties } from '../transport/transport.js';
 
@@ -124,12 +124,14 @@ export function serializeError(err: unknown, includeStack = false): WireError {
   const excPath =
     NAMEKO_PATHS[excType] ??
     (typeof custom.excPath === 'string' ? custom.excPath : typeof staticPath === 'string' ? staticPath : (codedPath ?? `enoki.${excType}`));
-  const rawArgs = Array.isArray(custom.args) ? custom.args : err.message ? [err.message] : [];
+  // An internal enoki error (a path, a host in its message) reaches the caller as its code only.
+  const message = callerMessage(err, includeStack);
+  const rawArgs = message !== err.message ? [message] : Array.isArray(custom.args) ? custom.args : err.message ? [err.message] : [];
   const wire: WireError = {
     exc_type: excType,
     exc_path: excPath,
     exc_args: rawArgs.map(safeString),
-    value: err.message,
+    value: message,
   };
   if (includeStack && err.stack) wire.stack = err.stack;
   return wire;
