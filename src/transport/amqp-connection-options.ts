@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { TlsConfig } from '../config.js';
+import { scrubSecrets } from '../uri-secrets.js';
 
 /**
  * Marks the ENOKI_ERR_DISCONNECTED of a publish whose confirm was lost with the
@@ -48,25 +49,10 @@ export function amqpSocketOptions(connectionName: string, tls: TlsConfig | null 
   return socketOptions;
 }
 
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+// One rule for finding and hiding the broker password, shared with config and the CLI.
+export { errorText } from '../uri-secrets.js';
 
+/** `text` with `uri` shown as `displayUri` and the password, raw or decoded, as `***`. */
 export function scrub(text: string, uri: string, displayUri: string): string {
-  let out = text.split(uri).join(displayUri);
-  let password = '';
-  try {
-    password = new URL(uri).password;
-  } catch {
-    return out;
-  }
-  if (!password) return out;
-  const forms = [password];
-  try {
-    forms.push(decodeURIComponent(password));
-  } catch {
-    /* not valid percent-encoding: the raw form is all there is */
-  }
-  for (const form of forms) out = out.split(form).join('***');
-  return out;
+  return scrubSecrets(text.split(uri).join(displayUri), uri);
 }
