@@ -13,7 +13,8 @@
 // The body of a tuple or HttpResponse follows the same rules (string, bytes, JSON).
 
 import type { ServerResponse } from 'node:http';
-import { callerMessage, ExpectedError } from '../errors.js';
+import { httpErrorText } from '../error-codec.js';
+import { ExpectedError } from '../errors.js';
 
 /** Response headers by name (sent lower-cased); an array gives the header once per value. */
 export type HttpResponseHeaders = Record<string, string | number | readonly string[]>;
@@ -118,9 +119,10 @@ function stringify(value: unknown): string {
 
 /** The format nameko's web entrypoint answers errors with. */
 export function errorText(error: { name: string; message: string }): string {
-  // An internal enoki error (a path, a host in its message) reads as its code only.
-  const message = error instanceof Error ? callerMessage(error) : error.message;
-  return `Error: ${error.name}: ${message}\n`;
+  // A thrown error goes through the same codec as an RPC error reply (error-codec.ts): its
+  // type as callers see it, and no internals in the message. The web server's own answers
+  // (404, 405, a bad URL) are name and message already.
+  return error instanceof Error ? httpErrorText(error) : `Error: ${error.name}: ${error.message}\n`;
 }
 
 /**

@@ -7,6 +7,7 @@
 // Everything that turns bytes into values or values into bytes for RPC lives here, so
 // the consumer, the client and the tests agree on one reading.
 
+import { ENOKI_CODE_PATH, NAMEKO_PATHS, serializeError, type WireError } from '../error-codec.js';
 import { parseUntrustedJson, PoisonedJsonError } from '../untrusted-json.js';
 import { callerMessage, IncorrectSignature, MalformedRequest, MethodNotFound, RemoteError, type EnokiError } from '../errors.js';
 import { safeString } from '../thrown-values.js';
@@ -19,14 +20,6 @@ export interface RpcRequest {
   kwargs: Record<string, unknown>;
 }
 
-export interface WireError {
-  exc_type: string;
-  exc_path: string;
-  exc_args: unknown[];
-  value: string;
-  /** enoki extension, only sent when INCLUDE_REMOTE_STACK is on; nameko ignores unknown keys. */
-  stack?: string;
-}
 
 export interface RpcReply {
   result: unknown;
@@ -95,49 +88,6 @@ export function decodeReply(body: Buffer): RpcReply {
 
 // --- errors ------------------------------------------------------------------------
 
-const ENOKI_CODE_PATH = 'enoki.errors.';
-
-/** Errors that nameko clients rebuild as their own class, keyed by exc_path. */
-const NAMEKO_PATHS: Record<string, string> = {
-  MethodNotFound: 'nameko.exceptions.MethodNotFound',
-  IncorrectSignature: 'nameko.exceptions.IncorrectSignature',
-  MalformedRequest: 'nameko.exceptions.MalformedRequest',
-};
-
-/**
- * Serialize a thrown value into nameko's error shape. `exc_args` are strings, as
- * nameko's safe_for_serialization makes them; an error may carry its own `args`
- * array (Python-style) and `excPath` (static or instance) to control the wire form.
- */
-export function serializeError(err: unknown, includeStack = false): WireError {
-  if (!(err instanceof Error)) {
-    const text = safeString(err);
-    return { exc_type: 'Error', exc_path: 'enoki.Error', exc_args: [text], value: text };
-  }
-  const excType = err.name || err.constructor?.name || 'Error';
-  const custom = err as Error & { args?: unknown; excPath?: unknown };
-  const staticPath = (err.constructor as { excPath?: unknown }).excPath;
-  // enoki's own coded errors (a pool thread that died, a full pool, ...) carry their code in
-  // exc_path, so an enoki caller can tell them apart; nameko callers see a RemoteError.
-  const code = (err as { code?: unknown }).code;
-  const codedPath = typeof code === 'string' && code.startsWith('ENOKI_ERR_') ? `${ENOKI_CODE_PATH}${code}` : undefined;
-  const excPath =
-    NAMEKO_PATHS[excType] ??
-    (typeof custom.excPath === 'string' ? custom.excPath : typeof staticPath === 'string' ? staticPath : (codedPath ?? `enoki.${excType}`));
-  // An internal enoki error (a path, a host in its message) reaches the caller as its code only.
-  const message = callerMessage(err, includeStack);
-  const rawArgs = message !== err.message ? [message] : Array.isArray(custom.args) ? custom.args : err.message ? [err.message] : [];
-  const wire: WireError = {
-    exc_type: excType,
-    exc_path: excPath,
-    exc_args: rawArgs.map(safeString),
-    value: message,
-  };
-  if (includeStack && err.stack) wire.stack = err.stack;
-  return wire;
-}
-
-
 /** Rebuild the error a caller sees, as nameko's client does. */
 export function deserializeError(error: WireError): EnokiError {
   const value = typeof error.value === 'string' ? error.value : safeString(error.value);
@@ -160,3 +110,5 @@ export function deserializeError(error: WireError): EnokiError {
       });
   }
 }
+
+export { serializeError, type WireError };
