@@ -73,11 +73,11 @@ function percentile(sorted: number[], p: number): number {
 async function startService(): Promise<{ child: ChildProcess; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'enoki-bench-classify-'));
   const config = join(dir, 'config.yaml');
-  const settings = { AMQP_URI: URI, rpc_exchange: EXCHANGE, max_workers: 128, POOL: { threads: CORES, idle_timeout: 600 }, LOGGING: { level: 'warn', pretty: false } };
+  const settings = { AMQP_URI: URI, rpc_exchange: EXCHANGE, max_workers: 128, POOL: { threads: CORES, idle_timeout: 600 }, LOGGING: { level: 'info', pretty: false } };
   writeFileSync(config, JSON.stringify(settings));
   const child = spawn(process.execPath, [join(ROOT, 'bin/enoki.js'), 'run', '--config', config, 'bench/fixtures/inference-services.ts:ClassifyBench'], {
     cwd: ROOT,
-    env: { ...process.env, ENOKI_BENCH_PREFIX: PREFIX, LOG_LEVEL: 'info' },
+    env: { ...process.env, ENOKI_BENCH_PREFIX: PREFIX },
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   const lines: string[] = [];
