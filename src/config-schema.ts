@@ -10,7 +10,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isPlainObject } from './config-substitute.js';
-import type { HttpLimitsConfig } from './http/http-limits.js';
 
 /** A snake_case key in camelCase. */
 type Camel<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<Camel<Tail>>}` : S;
@@ -188,6 +187,26 @@ const pool = z
 /** Drop keys whose value is undefined (`key: ~` in a section that has no default for it). */
 function defined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, inner]) => inner !== undefined)) as T;
+}
+
+/**
+ * The config's `HTTP` section, in config-file spelling: the web server's limits
+ * (src/http/http-limits.ts resolves them, with their defaults). Declared here, with the
+ * schema, so that config does not import the HTTP layer.
+ */
+export interface HttpLimitsConfig {
+  /** Seconds a client has to send the request headers (default 10). */
+  headers_timeout?: number;
+  /** Seconds a client has to send the whole request, headers and body (default 30). */
+  request_timeout?: number;
+  /** Seconds an idle keep-alive connection stays open between requests (default 5). */
+  keep_alive_timeout?: number;
+  /** Largest request body in bytes (default: MAX_MESSAGE_SIZE, 4 MiB); larger gets 413. */
+  max_body_size?: number;
+  /** Largest request header block in bytes (default 16384, Node's); larger gets 431. */
+  max_header_size?: number;
+  /** Connections open at once; past it new ones are closed at once (default 0: no limit). */
+  max_connections?: number;
 }
 
 // HTTP: the web server's limits (src/http/http-limits.ts has the defaults and reads this

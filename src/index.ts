@@ -58,7 +58,7 @@ export {
   type TlsConfig,
 } from './config.js';
 export type { ConfigInput } from './config-input.js';
-export type { HttpLimitsConfig } from './http/http-limits.js';
+export type { HttpLimitsConfig } from './config-schema.js';
 export type { BatchedOptions } from './batching.js';
 export { REDACTED, type SensitivePath, type Segment } from './redaction.js';
 export { createLogger, type Logger } from './logger.js';

@@ -8,13 +8,23 @@
 //   the untrusted JSON parse any JSON text, poisoned or not -> JSON.parse's value, or a refusal
 //   signature binding        any parameter list, args/kwargs -> bound arguments, or IncorrectSignature
 //   HTTP body parsing        any bytes, any content type    -> a body, or BodyError (400/413/415)
+//   the config loader        any YAML file                  -> a config, or a coded ENOKI_ERR_CONFIG_* error
+//   ${VAR:default}           any text and environment       -> a value, or ENOKI_ERR_CONFIG_VAR
+//   HTTP routing             any method and path, on a live server -> 2xx/4xx, never 5xx; the server keeps serving
 //
 // `npm test` runs them with a fixed seed and FUZZ_RUNS (default 300) cases each, so CI is
 // reproducible; `npm run fuzz` runs them longer with a fresh seed (FUZZ_SECONDS, default 60,
 // split among the properties). A failure prints the seed and the shrunk counterexample.
 
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import yaml from 'js-yaml';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { http, isEnokiError, loadConfig, ServiceRunner, webServerAddress } from '../src/index.js';
+import { substitute } from '../src/config-substitute.js';
 import { IncorrectSignature, MalformedRequest } from '../src/errors.js';
 import { contextFromHeaders } from '../src/context-headers.js';
 import { BodyError, parseBody } from '../src/http/request.js';
@@ -23,7 +33,7 @@ import { bindArguments, type Signature } from '../src/signature.js';
 import { parseUntrustedJson, PoisonedJsonError } from '../src/untrusted-json.js';
 
 const LONG = process.env.ENOKI_FUZZ === 'long';
-const PROPERTIES = 6;
+const PROPERTIES = 9;
 const runs = Number(process.env.FUZZ_RUNS ?? 300);
 const seconds = Number(process.env.FUZZ_SECONDS ?? 60);
 /** A fixed seed in `npm test` (reproducible CI); a fresh one per run under `npm run fuzz`. */
@@ -143,5 +153,98 @@ describe('fuzz: decoders of outside input', () => {
       params,
     );
     noPollution();
+  }, TIMEOUT);
+
+  it('loadConfig: a config or a coded config error, for any YAML file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enoki-fuzz-config-'));
+    const file = join(dir, 'config.yaml');
+    const known = fc.constantFrom('AMQP_URI', 'AMQP_URL', 'POOL', 'LOGGING', 'HTTP', 'AMQP_SSL', 'max_workers', 'HEARTBEAT', 'RPC_TIMEOUT', '__proto__', 'constructor', 'x');
+    const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.dictionary(fc.constantFrom('threads', 'level', 'headers_timeout', 'nope', '__proto__'), fc.jsonValue({ maxDepth: 1 })), fc.constantFrom('${A}', '${A:${B:x}}', '${', 'amqp://u:p@h/v'));
+    const text = fc.oneof(fc.dictionary(known, value).map((tree) => yaml.dump(tree)), fc.string({ maxLength: 200 }));
+    try {
+      fc.assert(
+        fc.property(text, (source) => {
+          writeFileSync(file, source);
+          try {
+            const config = loadConfig(file, { env: {}, onWarning: () => undefined });
+            expect(typeof config.AMQP_URI).toBe('string');
+          } catch (err) {
+            expect(isEnokiError(err) && /^ENOKI_ERR_CONFIG_/.test(err.code), String(err)).toBe(true);
+          }
+        }),
+        params,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    noPollution();
+  }, TIMEOUT);
+
+  it('${VAR:default}: a value or ENOKI_ERR_CONFIG_VAR, for any text and environment', () => {
+    const text = fc.string({ unit: fc.constantFrom('$', '{', '}', ':', 'A', 'B', 'x', ' ', '\\'), maxLength: 40 });
+    const env = fc.dictionary(fc.constantFrom('A', 'B', 'x', 'constructor', 'toString'), fc.string({ maxLength: 5 }));
+    fc.assert(
+      fc.property(text, env, (t, e) => {
+        try {
+          substitute({ k: t }, '', { source: 'fuzz', env: e });
+        } catch (err) {
+          expect(isEnokiError(err, 'ENOKI_ERR_CONFIG_VAR'), String(err)).toBe(true);
+        }
+      }),
+      params,
+    );
+    noPollution();
+  }, TIMEOUT);
+});
+
+describe('fuzz: HTTP routing on a live server', () => {
+  class Routes {
+    static name = 'fuzz_routes';
+    @http('GET', '/items/:id')
+    item(request: { params: Record<string, string> }) {
+      return { id: request.params.id };
+    }
+    @http('POST,PUT', '/items/:id/notes')
+    note() {
+      return 'ok';
+    }
+  }
+  let runner: ServiceRunner;
+  let port: number;
+  beforeAll(async () => {
+    const config = loadConfig({ AMQP_URI: 'memory://fuzz-routes', WEB_SERVER_ADDRESS: '127.0.0.1:0', LOGGING: { level: 'silent' } });
+    runner = new ServiceRunner(config);
+    runner.add(Routes);
+    await runner.start();
+    port = webServerAddress(config)!.port;
+  });
+  afterAll(async () => runner?.stop());
+
+  const send = (method: string, path: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method, path, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  it('answers any method and path with 2xx or 4xx, never 5xx, and keeps serving', async () => {
+    const path = fc.oneof(
+      fc.webPath(),
+      fc.string({ unit: fc.constantFrom('/', 'items', 'notes', '%', '2', 'F', '%00', '..', ':', '*', '?', '#', 'a'), maxLength: 30 }).map((p) => `/${p}`),
+      fc.string({ minLength: 90, maxLength: 200 }).map((p) => `/items/${encodeURIComponent(p)}`),
+    );
+    const method = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH');
+    await fc.assert(
+      fc.asyncProperty(method, path, async (m, p) => {
+        const status = await send(m, p);
+        expect(status, `${m} ${p}`).toBeGreaterThanOrEqual(200);
+        expect(status, `${m} ${p}`).toBeLessThan(500);
+      }),
+      LONG ? params : { ...params, numRuns: Math.min(runs, 150) },
+    );
+    expect(await send('GET', '/items/42')).toBe(200);
   }, TIMEOUT);
 });

@@ -4,21 +4,10 @@
 // every 30 s: a client sending one header byte a second kept its socket for a minute and
 // more, and a few hundred such clients held every socket of the service).
 
-/** The config's `HTTP` section, in config-file spelling. */
-export interface HttpLimitsConfig {
-  /** Seconds a client has to send the request headers (default 10). */
-  headers_timeout?: number;
-  /** Seconds a client has to send the whole request, headers and body (default 30). */
-  request_timeout?: number;
-  /** Seconds an idle keep-alive connection stays open between requests (default 5). */
-  keep_alive_timeout?: number;
-  /** Largest request body in bytes (default: MAX_MESSAGE_SIZE, 4 MiB); larger gets 413. */
-  max_body_size?: number;
-  /** Largest request header block in bytes (default 16384, Node's); larger gets 431. */
-  max_header_size?: number;
-  /** Connections open at once; past it new ones are closed at once (default 0: no limit). */
-  max_connections?: number;
-}
+import type { HttpLimitsConfig } from '../config-schema.js';
+
+export type { HttpLimitsConfig };
+
 
 /** The limits, resolved, in milliseconds and bytes. */
 export interface HttpLimits {
