@@ -16,15 +16,12 @@
 // with a caller on the same host. The load average is printed: above the core count,
 // something else is using the machine and every number is inflated.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { ClusterRpcProxy, loadConfig } from '../src/index.js';
+import { startEnokiRun, stopEnokiRun, type BenchService } from './enoki-run.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +37,6 @@ const EXCHANGE = 'enoki-bench-inference';
 const CORES = availableParallelism();
 const BATCHES = [1, 32, 256];
 const PING_EVERY_MS = 50;
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PREFIX = `bench_${process.pid}`;
 
 const MODES = [
@@ -73,44 +69,11 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-/** `enoki run` with a config of the bench's own, until it logs that it is running. */
-async function startService(exportName: string, threads: number): Promise<{ child: ChildProcess; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'enoki-bench-inference-'));
-  const config = join(dir, 'config.yaml');
-  // JSON is YAML. max_workers above the callers, so the service never holds a call back.
-  const settings = {
-    AMQP_URI: URI,
-    rpc_exchange: EXCHANGE,
-    max_workers: 16,
-    POOL: { threads, idle_timeout: 600 },
-    LOGGING: { level: 'info', pretty: false },
-  };
-  writeFileSync(config, JSON.stringify(settings));
-  const child = spawn(process.execPath, [join(ROOT, 'bin/enoki.js'), 'run', '--config', config, `bench/fixtures/inference-services.ts:${exportName}`], {
-    cwd: ROOT,
-    env: { ...process.env, ENOKI_BENCH_PREFIX: PREFIX },
-    stdio: ['ignore', 'inherit', 'pipe'],
-  });
-  const lines: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const rl = createInterface({ input: child.stderr! });
-    rl.on('line', (line) => {
-      lines.push(line);
-      if (line.includes('"enoki running')) resolve();
-      // Later warnings (the watchdog, for inline) go to our stderr.
-      else if (/"level":(4|5|6)0/.test(line)) process.stderr.write(`  [service] ${JSON.parse(line).msg}\n`);
-    });
-    child.once('exit', (code) => reject(new Error(`enoki run exited ${code}:\n${lines.slice(-10).join('\n')}`)));
-  });
-  return { child, dir };
-}
-
-async function stopService({ child, dir }: { child: ChildProcess; dir: string }): Promise<number> {
-  const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
-  child.kill('SIGTERM');
-  const code = await exited;
-  rmSync(dir, { recursive: true, force: true });
-  return code;
+/** `enoki run` of one mode's class, until it logs that it is running. */
+function startService(exportName: string, threads: number): Promise<BenchService> {
+  // max_workers above the callers, so the service never holds a call back.
+  const settings = { AMQP_URI: URI, rpc_exchange: EXCHANGE, max_workers: 16, POOL: { threads, idle_timeout: 600 }, LOGGING: { level: 'info', pretty: false } };
+  return startEnokiRun(settings, `bench/fixtures/inference-services.ts:${exportName}`, { ENOKI_BENCH_PREFIX: PREFIX });
 }
 
 async function measureCell(mode: string, serviceName: string, batchSize: number): Promise<Row> {
@@ -194,7 +157,7 @@ async function main(): Promise<void> {
         );
       }
     } finally {
-      const code = await stopService(service);
+      const code = await stopEnokiRun(service);
       if (code !== 0) console.log(`  enoki run exited ${code} on SIGTERM`);
     }
   }

@@ -12,15 +12,14 @@
 // ClassifyBench) with a pool thread per core and max_workers 128, so 64 calls in flight can
 // form batches of up to 64. It writes bench/results/inference.json and inference.svg.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { ClusterRpcProxy, loadConfig } from '../src/index.js';
+import { startEnokiRun, stopEnokiRun, type BenchService } from './enoki-run.js';
 import type { Classified } from './fixtures/inference-services.js';
 
 const { values } = parseArgs({
@@ -70,34 +69,9 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-async function startService(): Promise<{ child: ChildProcess; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'enoki-bench-classify-'));
-  const config = join(dir, 'config.yaml');
+function startService(): Promise<BenchService> {
   const settings = { AMQP_URI: URI, rpc_exchange: EXCHANGE, max_workers: 128, POOL: { threads: CORES, idle_timeout: 600 }, LOGGING: { level: 'info', pretty: false } };
-  writeFileSync(config, JSON.stringify(settings));
-  const child = spawn(process.execPath, [join(ROOT, 'bin/enoki.js'), 'run', '--config', config, 'bench/fixtures/inference-services.ts:ClassifyBench'], {
-    cwd: ROOT,
-    env: { ...process.env, ENOKI_BENCH_PREFIX: PREFIX },
-    stdio: ['ignore', 'inherit', 'pipe'],
-  });
-  const lines: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const rl = createInterface({ input: child.stderr! });
-    rl.on('line', (line) => {
-      lines.push(line);
-      if (line.includes('enoki running')) resolve();
-      else if (/"level":(5|6)0/.test(line)) process.stderr.write(`  [service] ${line.slice(0, 300)}\n`);
-    });
-    child.once('exit', (code) => reject(new Error(`enoki run exited ${code}:\n${lines.slice(-10).join('\n')}`)));
-  });
-  return { child, dir };
-}
-
-async function stopService({ child, dir }: { child: ChildProcess; dir: string }): Promise<void> {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-  rmSync(dir, { recursive: true, force: true });
+  return startEnokiRun(settings, 'bench/fixtures/inference-services.ts:ClassifyBench', { ENOKI_BENCH_PREFIX: PREFIX });
 }
 
 async function measure(client: Awaited<ReturnType<typeof ClusterRpcProxy.connect>>, method: string, inFlight: number): Promise<Omit<Row, 'model' | 'batched'>> {
@@ -186,7 +160,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await stopService(service);
+    await stopEnokiRun(service);
     const connection = await amqp.connect(URI);
     const channel = await connection.createChannel();
     await channel.deleteQueue(`rpc-${SERVICE}`);
