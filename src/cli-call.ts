@@ -4,6 +4,7 @@
 // The result goes to stdout (strings as they are, anything else as JSON); a remote error
 // goes to stderr as its type and message, with exit code 1.
 
+import { parseUntrustedJson, PoisonedJsonError } from './untrusted-json.js';
 import { readConfig, terminalLogger } from './cli-config.js';
 import { IncorrectSignature, isEnokiError, MalformedRequest, MethodNotFound, RemoteError } from './errors.js';
 import { ClusterRpcProxy } from './rpc/cluster-rpc-proxy.js';
@@ -29,8 +30,10 @@ class UsageError extends Error {}
 /** A positional argument: JSON when it parses as JSON, else the string itself. */
 export function argumentValue(text: string): unknown {
   try {
-    return JSON.parse(text) as unknown;
-  } catch {
+    return parseUntrustedJson(text);
+  } catch (err) {
+    // JSON that would poison prototypes is refused, not sent on as a string.
+    if (err instanceof PoisonedJsonError) throw new UsageError(`argument refused: ${err.message}`);
     return text;
   }
 }
@@ -38,8 +41,9 @@ export function argumentValue(text: string): unknown {
 function jsonObject(flag: string, text: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseUntrustedJson(text);
   } catch (err) {
+    if (err instanceof PoisonedJsonError) throw new UsageError(`${flag} refused: ${err.message}`);
     throw new UsageError(`${flag} is not JSON: ${(err as Error).message}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`${flag} must be a JSON object, like '{"name": "x"}'`);

@@ -11,6 +11,7 @@
 // file text, and the AMQP password is scrubbed from every validation message, so a
 // misconfigured deployment cannot leak its credentials into logs.
 
+import { findPoisonedKey } from './untrusted-json.js';
 import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { applyEnvironment } from './config-env.js';
@@ -79,6 +80,10 @@ export function loadConfig(source?: string | Record<string, unknown>, options: L
   }
   let fromEnv = new Map<string, string>();
   if (typeof source !== 'object') ({ tree, from: fromEnv } = applyEnvironment(tree, env));
+  // YAML (the file, and environment values read as YAML) makes `__proto__` an own key,
+  // which user code merging a section would turn into a prototype: refused, as everywhere.
+  const poisoned = findPoisonedKey(tree);
+  if (poisoned !== undefined) throw invalid([], where, `the key ${poisoned} is not allowed (prototype poisoning)`, poisoned);
 
   // Learn the password first, so that no later message can repeat it.
   const secrets = typeof tree['AMQP_URI'] === 'string' ? uriSecrets(tree['AMQP_URI'], 3) : [];

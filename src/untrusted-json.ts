@@ -43,12 +43,16 @@ export function parseUntrustedJson(text: string): unknown {
     // secure-json-parse says only that a forbidden key exists; find where, for the message.
     // This walk runs only on refused input, so clean input pays nothing for it.
     if (!(err instanceof SyntaxError) || !/forbidden (prototype|constructor) property/.test(err.message)) throw err;
-    throw new PoisonedJsonError(findPoison(JSON.parse(text) as unknown) ?? '__proto__');
+    throw new PoisonedJsonError(findPoisonedKey(JSON.parse(text) as unknown) ?? '__proto__');
   }
 }
 
-/** The path of the first forbidden key in a plain JSON value (breadth first). */
-function findPoison(root: unknown): string | undefined {
+/**
+ * The path of the first `__proto__` or `constructor.prototype` own key in a parsed value
+ * (breadth first), or undefined: for documents other parsers made (YAML config, whose
+ * parser also creates such keys as own properties).
+ */
+export function findPoisonedKey(root: unknown): string | undefined {
   const queue: Array<[unknown, string]> = [[root, '']];
   while (queue.length > 0) {
     const [value, path] = queue.shift()!;

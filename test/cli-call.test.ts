@@ -63,3 +63,13 @@ describe('enoki call', () => {
     expect((await call('cli_service.describe', '--kwargs', '[1]')).stderr).toMatch(/--kwargs must be a JSON object/);
   });
 });
+
+describe('enoki call arguments', () => {
+  it('are JSON when they parse, else strings; JSON that would poison prototypes is refused', async () => {
+    const { argumentValue } = await import('../src/cli-call.js');
+    expect(argumentValue('{"a": [1, 2]}')).toEqual({ a: [1, 2] });
+    expect(argumentValue('-3')).toBe(-3);
+    expect(argumentValue('hello world')).toBe('hello world');
+    expect(() => argumentValue('{"x": {"\\u005f_proto__": {"admin": true}}}')).toThrow(/x\.__proto__ is not allowed/);
+  });
+});

@@ -335,12 +335,21 @@ describe('AMQP_SSL', () => {
 
 describe('unknown keys', () => {
   it('are kept, substituted, for user code', async () => {
-    const path = await file('DATABASE:\n  host: ${DB_HOST:db}\n  port: 5432\nFEATURES: [a, b]\n__proto__: { polluted: true }\n');
+    const path = await file('DATABASE:\n  host: ${DB_HOST:db}\n  port: 5432\nFEATURES: [a, b]\n');
     const config = loadConfig(path, { env: {} });
     expect(config['DATABASE']).toEqual({ host: 'db', port: 5432 });
     expect(config['FEATURES']).toEqual(['a', 'b']);
-    expect(Object.hasOwn(config, '__proto__')).toBe(true);
-    expect(Object.getPrototypeOf(config)).toBe(Object.prototype);
+  });
+
+  it('a __proto__ or constructor.prototype key, at any depth, is refused naming where (user code may merge a section)', async () => {
+    for (const [text, where] of [
+      ['__proto__: { polluted: true }\n', '__proto__'],
+      ['DATABASE:\n  options: { "__proto__": { admin: true } }\n', 'DATABASE.options.__proto__'],
+      ['FEATURES:\n  - constructor: { prototype: { admin: true } }\n', 'FEATURES[0].constructor.prototype'],
+    ] as const) {
+      const path = await file(text);
+      expect(() => loadConfig(path, { env: {} }), text).toThrow(expect.objectContaining({ code: 'ENOKI_ERR_CONFIG_INVALID', message: expect.stringContaining(where) }));
+    }
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
   });
 
