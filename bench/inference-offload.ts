@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { ClusterRpcProxy, loadConfig } from '../src/index.js';
 import { startEnokiRun, stopEnokiRun, type BenchService } from './enoki-run.js';
+import { percentile } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -61,12 +62,6 @@ interface Row {
   pingP99: number;
   pingsFailed: number;
   pings: number;
-}
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 /** `enoki run` of one mode's class, until it logs that it is running. */

@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { ClusterRpcProxy, loadConfig } from '../src/index.js';
 import { startEnokiRun, stopEnokiRun, type BenchService } from './enoki-run.js';
+import { percentile } from './stats.js';
 import type { Classified } from './fixtures/inference-services.js';
 
 const { values } = parseArgs({
@@ -64,11 +65,6 @@ interface Row {
   wrong: number;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
 function startService(): Promise<BenchService> {
   const settings = { AMQP_URI: URI, rpc_exchange: EXCHANGE, max_workers: 128, POOL: { threads: CORES, idle_timeout: 600 }, LOGGING: { level: 'info', pretty: false } };
   return startEnokiRun(settings, 'bench/fixtures/inference-services.ts:ClassifyBench', { ENOKI_BENCH_PREFIX: PREFIX });
@@ -99,7 +95,6 @@ async function measure(client: Awaited<ReturnType<typeof ClusterRpcProxy.connect
   }));
   const elapsed = (performance.now() - started) / 1000;
   const loop = (await service.loop_delay!(true)) as { p99: number };
-  latencies.sort((a, b) => a - b);
   return {
     inFlight,
     calls: latencies.length,
