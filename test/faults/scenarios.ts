@@ -491,14 +491,17 @@ export async function sigtermDrain(): Promise<FaultResult> {
     client = await ClusterRpcProxy.connect(configFor(vhost.uri), { logger: tap.logger.child({ who: 'client' }), timeoutMs: 60_000 });
     const rpc = client;
     const kinds = ['inline', 'yielding', 'pool'] as const;
+    let settled = 0;
     const calls = Array.from({ length: 20 }, (_, i) => {
       const kind = kinds[i % 3]!;
       const sentAt = Date.now();
-      // Long enough that all 20 are seen running (rabbitmqctl is slow on a busy machine).
-      return rpc.mixed_service[kind](i, kind === 'pool' ? 2000 : 4000).then(
+      // Long enough that all 20 are seen running: the window is the first pool call's 4 s, and
+      // one `rabbitmqctl list_queues` takes 1-2 s on a machine busy with the rest of CI (with
+      // 2 s calls, one CI run never saw all 20 unacked at once).
+      return rpc.mixed_service[kind](i, kind === 'pool' ? 4000 : 8000).then(
         (reply) => ({ i, kind, ok: (reply as { i: number; kind: string }).i === i && (reply as { kind: string }).kind === kind, sentAt, at: Date.now(), error: '' }),
         (err: Error) => ({ i, kind, ok: false, sentAt, at: Date.now(), error: err.message }),
-      );
+      ).finally(() => settled++);
     });
     // Every request delivered and running before the signal.
     let seen: unknown;
@@ -511,7 +514,7 @@ export async function sigtermDrain(): Promise<FaultResult> {
       20_000,
       100,
     ).catch((err: Error) => {
-      throw new Error(`${err.message}; last seen ${JSON.stringify(seen)}, ${rpc.inFlight} calls in flight; service output:\n${proc?.output()}`);
+      throw new Error(`${err.message}; last seen ${JSON.stringify(seen)}, ${rpc.inFlight} calls in flight, ${settled} settled; service output:\n${proc?.output()}`);
     });
     const termAt = Date.now();
     proc.child.kill('SIGTERM');
@@ -521,7 +524,7 @@ export async function sigtermDrain(): Promise<FaultResult> {
     return {
       id: 'sigterm',
       fault: 'SIGTERM with 20 calls in flight',
-      action: '`enoki run` with 20 calls running (7 inline and 7 yieldEvery, 4 s each; 6 @cpuBound, 2 s each, on 2 threads), then SIGTERM; exit code 0 and an empty queue checked',
+      action: '`enoki run` with 20 calls running (7 inline and 7 yieldEvery, 8 s each; 6 @cpuBound, 4 s each, on 2 threads), then SIGTERM; exit code 0 and an empty queue checked',
       ...tallyCalls(results, termAt),
       duplicates: tap.count(LOG.droppedReply),
       redundantReplies: tap.count(LOG.droppedReply),
@@ -568,7 +571,7 @@ export async function sigtermBrokerDown(): Promise<FaultResult> {
     client = await ClusterRpcProxy.connect(configFor(vhost.uri), { logger: tap.logger.child({ who: 'client' }), timeoutMs: 120_000 });
     const rpc = client;
     const calls = Array.from({ length: n }, (_, i) =>
-      rpc.mixed_service.inline(i, 3000).then(
+      rpc.mixed_service.inline(i, 5000).then(
         (reply) => ({ i, ok: (reply as { i: number }).i === i, at: Date.now(), error: '' }),
         (err: Error) => ({ i, ok: false, at: Date.now(), error: err.message }),
       ),
@@ -581,7 +584,7 @@ export async function sigtermBrokerDown(): Promise<FaultResult> {
       await rabbitmqctl('stop_app');
       termAt = Date.now();
       first.child.kill('SIGTERM');
-      // The calls end 3 s after they began; then up to graceS for the broker; then exit.
+      // The calls end 5 s after they began; then up to graceS for the broker; then exit.
       exit = await Promise.race([first.exited, sleep(40_000).then(() => ({ code: 'hung' as const, signal: null }))]);
       exitAfterTermMs = Date.now() - termAt;
     } finally {
@@ -594,7 +597,7 @@ export async function sigtermBrokerDown(): Promise<FaultResult> {
     return {
       id: 'sigterm-broker-down',
       fault: 'SIGTERM while the broker is down, with calls in flight',
-      action: `${n} inline calls of 3 s running; \`rabbitmqctl stop_app\`, then SIGTERM (POOL.shutdown_grace ${graceS} s); \`start_app\` once the process is gone, then a second instance`,
+      action: `${n} inline calls of 5 s running; \`rabbitmqctl stop_app\`, then SIGTERM (POOL.shutdown_grace ${graceS} s); \`start_app\` once the process is gone, then a second instance`,
       ...tallyCalls(results, backAt),
       duplicates: tap.count(LOG.droppedReply),
       redundantReplies: tap.count(LOG.droppedReply),
