@@ -89,8 +89,10 @@ async function waitUntilServing(config: EnokiConfig, exited: Promise<number>): P
 
 async function main(): Promise<number> {
   const config = loadConfig(configPath);
-  if (await brokerAnswers(config.AMQP_URI)) {
-    console.log(`RabbitMQ answers at ${maskUri(config.AMQP_URI)}: starting the services with \`enoki run\`.`);
+  // An AMQP_URI list: the first node stands for the cluster here.
+  const broker = typeof config.AMQP_URI === 'string' ? config.AMQP_URI : config.AMQP_URI[0]!;
+  if (await brokerAnswers(broker)) {
+    console.log(`RabbitMQ answers at ${maskUri(broker)}: starting the services with \`enoki run\`.`);
     const child = spawn(process.execPath, [`${root}bin/enoki.js`, 'run', '--config', configPath, 'services:GreetingService', 'services:Service2', 'services/shop/shop:Shop', 'services/shop/shop:Warehouse'], {
       cwd: root,
       env: { LOG_LEVEL: 'warn', ...process.env },
@@ -108,7 +110,7 @@ async function main(): Promise<number> {
     return code;
   }
   console.log(
-    `RabbitMQ did not answer at ${maskUri(config.AMQP_URI)}: running the same services in this process on memory:// instead.\n` +
+    `RabbitMQ did not answer at ${maskUri(broker)}: running the same services in this process on memory:// instead.\n` +
       '  Start RabbitMQ with `rabbitmq-server -detached` (or set AMQP_URI) to run them over a real broker.',
   );
   const memory = loadConfig({ ...config, AMQP_URI: 'memory://demo', LOGGING: { level: 'warn' }, POOL: undefined, AMQP_SSL: null });

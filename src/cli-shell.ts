@@ -12,7 +12,7 @@ import readline from 'node:readline';
 import repl, { type REPLServer } from 'node:repl';
 import { PassThrough } from 'node:stream';
 import { terminalLogger } from './cli-config.js';
-import { maskUri, showConfig, type EnokiConfig } from './config.js';
+import { maskUris, showConfig, type EnokiConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { eventDispatcher } from './events/standalone-dispatcher.js';
 import { ClusterRpcProxy, type ClusterClient } from './rpc/cluster-rpc-proxy.js';
@@ -69,7 +69,7 @@ export async function shellCommand(config: EnokiConfig): Promise<number> {
 
   const scripted = !process.stdin.isTTY;
   const feed = scripted ? new PassThrough() : process.stdin;
-  if (!scripted) process.stdout.write(`enoki shell on ${maskUri(config.AMQP_URI)}: n.rpc.<service>.<method>(...), n.config; .exit to leave\n`);
+  if (!scripted) process.stdout.write(`enoki shell on ${maskUris(config.AMQP_URI)}: n.rpc.<service>.<method>(...), n.config; .exit to leave\n`);
   const server = repl.start({ prompt: scripted ? '' : 'enoki> ', input: feed, output: process.stdout, terminal: !scripted, useGlobal: false });
   server.context['n'] = n;
   const exited = new Promise<void>((resolve) => server.once('exit', resolve));

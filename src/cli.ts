@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { maskUri, showConfig, type EnokiConfig } from './config.js';
+import { maskUris, showConfig, type EnokiConfig } from './config.js';
 import { CALL_USAGE, callCommand } from './cli-call.js';
 import { readConfig } from './cli-config.js';
 import { SHELL_USAGE, shellCommand } from './cli-shell.js';
@@ -167,7 +167,7 @@ async function run(config: EnokiConfig, specs: string[]): Promise<number> {
   }
   started = true;
   logger.info(
-    { services: runner.containers.map((c) => c.serviceName), broker: maskUri(config.AMQP_URI) },
+    { services: runner.containers.map((c) => c.serviceName), broker: maskUris(config.AMQP_URI) },
     `enoki running ${runner.containers.map((c) => c.serviceName).join(', ')}`,
   );
   const code = await stopped;

@@ -16,14 +16,14 @@ import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { applyEnvironment } from './config-env.js';
 import { sectionKeyHint, unknownTopLevelKey } from './config-keys.js';
-import { CONFIG_SCHEMA, KNOWN_KEYS, SECRET_KEY, SECTION_KEYS, type EnokiConfig } from './config-schema.js';
+import { CONFIG_SCHEMA, KNOWN_KEYS, SECRET_KEY, SECTION_KEYS, splitUriList, type EnokiConfig } from './config-schema.js';
 import { FILE_SCHEMA, isPlainObject, setOwn, substitute } from './config-substitute.js';
 import { EnokiError } from './errors.js';
 import { maskUri, SECRET_MASK, uriSecrets } from './uri-secrets.js';
 
-export { maskUri } from './uri-secrets.js';
+export { maskUri, maskUris } from './uri-secrets.js';
 export { showConfig, type ShowFormat } from './config-show.js';
-export type { EnokiConfig, LoggingConfig, LogLevel, PoolConfig, TlsConfig } from './config-schema.js';
+export type { AmqpUriOrder, EnokiConfig, LoggingConfig, LogLevel, PoolConfig, QueueType, TlsConfig } from './config-schema.js';
 
 /** How loadConfig reads its sources. */
 export interface LoadOptions {
@@ -86,7 +86,8 @@ export function loadConfig(source?: string | Record<string, unknown>, options: L
   if (poisoned !== undefined) throw invalid([], where, `the key ${poisoned} is not allowed (prototype poisoning)`, poisoned);
 
   // Learn the password first, so that no later message can repeat it.
-  const secrets = typeof tree['AMQP_URI'] === 'string' ? uriSecrets(tree['AMQP_URI'], 3) : [];
+  const uris = tree['AMQP_URI'];
+  const secrets = (typeof uris === 'string' ? splitUriList(uris) : Array.isArray(uris) ? uris.filter((u): u is string => typeof u === 'string') : []).flatMap((uri) => uriSecrets(uri, 3));
   const origin = (path: string): string => {
     const variable = fromEnv.get(path) ?? fromEnv.get(path.split('.')[0]!);
     return variable ? `environment variable ${variable}` : where;

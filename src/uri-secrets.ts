@@ -62,3 +62,13 @@ export const SECRET_MASK = MASK;
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** AMQP_URI as a list: a single URI is a list of one. */
+export function uriList(value: string | readonly string[]): string[] {
+  return typeof value === 'string' ? [value] : [...value];
+}
+
+/** AMQP_URI (one URI or a list) masked for a log line or a message: `amqp://u:***@a/, amqp://u:***@b/`. */
+export function maskUris(value: string | readonly string[]): string {
+  return uriList(value).map(maskUri).join(', ');
+}

@@ -25,6 +25,8 @@ import type { Channel, ChannelModel, ConfirmChannel, RecoveringChannelModel } fr
 import type { Logger } from 'pino';
 import { EnokiError } from '../errors.js';
 import type { TlsConfig } from '../config.js';
+import type { AmqpUriOrder } from '../config-schema.js';
+import { maskUri, uriList } from '../uri-secrets.js';
 import { amqpSocketOptions, errorText, scrub } from './amqp-connection-options.js';
 import { connectToBroker } from './amqp-connect.js';
 import { AmqpSubscriptions, MAX_RESTART_DELAY_MS, RESTART_DELAY_MS } from './amqp-subscriptions.js';
@@ -41,8 +43,12 @@ import {
 } from './transport.js';
 
 export interface AmqpTransportOptions {
-  uri: string;
+  /** One broker URI, or the nodes of one cluster, tried as `order` says (AMQP_URI_ORDER). */
+  uri: string | readonly string[];
+  /** The masked form of `uri` (of the first URI, for a list). */
   displayUri: string;
+  /** The order a list of URIs is tried in; default 'ordered'. */
+  order?: AmqpUriOrder;
   /** Heartbeat in seconds; 0 disables it. */
   heartbeat: number;
   tls?: TlsConfig | null;
@@ -60,8 +66,10 @@ export interface AmqpTransportOptions {
 export { amqpSocketOptions, connectTimeoutMs, isConfirmLost, type ConfirmLost } from './amqp-connection-options.js';
 
 export class AmqpTransport implements Transport {
-  readonly displayUri: string;
+  /** The broker connected to, or tried last (masked): with a list, the node in use. */
+  displayUri: string;
   private readonly options: AmqpTransportOptions;
+  private readonly uris: readonly string[];
   private connection: RecoveringChannelModel | null = null;
   private model: ChannelModel | null = null;
   private publisher: ConfirmChannel | null = null;
@@ -83,6 +91,7 @@ export class AmqpTransport implements Transport {
   constructor(options: AmqpTransportOptions) {
     this.options = options;
     this.displayUri = options.displayUri;
+    this.uris = uriList(options.uri);
     // The subscriptions read the connection's state live, through these getters.
     const transport = this;
     this.subscriptions = new AmqpSubscriptions({
@@ -114,16 +123,22 @@ export class AmqpTransport implements Transport {
   }
 
   async open(): Promise<void> {
-    const { uri, heartbeat, tls, connectionName, logger } = this.options;
-    const url = new URL(uri);
-    url.searchParams.set('heartbeat', String(heartbeat));
-    // As kombu does for nameko: AMQP_SSL means TLS even on an amqp:// URI. Without this,
-    // the TLS settings would be ignored and the connection made in plain text.
-    if (tls && url.protocol === 'amqp:') url.protocol = 'amqps:';
+    const { heartbeat, tls, connectionName, logger } = this.options;
+    const brokers = this.uris.map((uri, index) => {
+      const url = new URL(uri);
+      url.searchParams.set('heartbeat', String(heartbeat));
+      // As kombu does for nameko: AMQP_SSL means TLS even on an amqp:// URI. Without this,
+      // the TLS settings would be ignored and the connection made in plain text.
+      if (tls && url.protocol === 'amqp:') url.protocol = 'amqps:';
+      return { url: url.toString(), target: brokerTarget(url.toString(), this.uris.length === 1 || index === 0 ? this.options.displayUri : maskUri(uri)) };
+    });
     // Waiting for the broker at startup, and errors by cause: amqp-connect.ts.
     this.connection = await connectToBroker({
-      url: url.toString(),
-      target: brokerTarget(url.toString(), this.displayUri),
+      brokers,
+      order: this.options.order,
+      onTarget: (target) => {
+        this.displayUri = target.displayUri;
+      },
       socketOptions: amqpSocketOptions(connectionName, tls, heartbeat),
       logger,
       startupTimeoutMs: this.options.startupTimeoutMs ?? 60_000,
@@ -375,7 +390,7 @@ export class AmqpTransport implements Transport {
 
   /** `text` with the URI and its password masked. */
   private scrub(text: string): string {
-    return scrub(text, this.options.uri, this.displayUri);
+    return this.uris.reduce((out, uri) => scrub(out, uri, this.uris.length === 1 ? this.options.displayUri : maskUri(uri)), text);
   }
 }
 

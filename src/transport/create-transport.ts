@@ -4,17 +4,19 @@
 
 import type { Logger } from 'pino';
 import type { EnokiConfig } from '../config.js';
-import { maskUri } from '../uri-secrets.js';
+import { maskUri, uriList } from '../uri-secrets.js';
 import { AmqpTransport } from './amqp-transport.js';
 import { MemoryTransport } from './memory-transport.js';
 import type { Transport } from './transport.js';
 
 export function createTransport(config: EnokiConfig, connectionName: string, logger: Logger): Transport {
-  const uri = config.AMQP_URI;
-  if (uri.startsWith('memory:')) return new MemoryTransport(uri);
+  // A list is never memory:// (the schema refuses that).
+  const uris = uriList(config.AMQP_URI);
+  if (uris[0]!.startsWith('memory:')) return new MemoryTransport(uris[0]!);
   return new AmqpTransport({
-    uri: uri.replace(/^pyamqp:/, 'amqp:'),
-    displayUri: maskUri(uri),
+    uri: uris.map((uri) => uri.replace(/^pyamqp:/, 'amqp:')),
+    displayUri: maskUri(uris[0]!),
+    order: config.AMQP_URI_ORDER,
     heartbeat: config.HEARTBEAT,
     tls: config.AMQP_SSL,
     connectionName,
