@@ -119,6 +119,11 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     internal: true,
   },
+  ENOKI_ERR_REPLY_QUEUE_LOST: {
+    message:
+      'call %s: the reply queue of this client was on broker node %s, which went down, so the reply cannot arrive. The request reached the broker and may have run. Next: call again if the method is safe to repeat; the client already replies on a new queue',
+    retryable: true,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** One of enoki's error codes, the keys of {@link ERROR_CATALOGUE}. */

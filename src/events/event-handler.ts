@@ -17,6 +17,7 @@ import { contextFromHeaders } from '../context-headers.js';
 import { defineEntrypoint, MethodEntrypoint } from '../entrypoint.js';
 import { CallAbandoned, EnokiError } from '../errors.js';
 import type { InboundMessage, QueueSpec, Subscription } from '../transport/transport.js';
+import { withQueueType } from '../transport/queue-type.js';
 import { checkSourceService } from './event-publisher.js';
 import { checkEventType, decodeEvent, eventExchange, HANDLER_TYPES, queueFor, type HandlerType } from './event-wire.js';
 
@@ -77,7 +78,8 @@ export class EventHandlerEntrypoint extends MethodEntrypoint<EventHandlerMark> {
       }
       broadcastIdentifier = given ?? randomUUID().replace(/-/g, '');
     }
-    this.queueSpec = queueFor({ ...options, serviceName: container.serviceName, methodName: method.methodName, broadcastIdentifier });
+    // QUEUE_TYPE quorum: only queues that outlive their consumer (reliable delivery) can be quorum (queue-type.ts).
+    this.queueSpec = withQueueType(queueFor({ ...options, serviceName: container.serviceName, methodName: method.methodName, broadcastIdentifier }), container.config.QUEUE_TYPE);
   }
 
   async start(): Promise<void> {

@@ -11,11 +11,20 @@
 // the service may then answer twice, and the second reply finds no pending call and is
 // dropped. A caller's timeout covers everything: waiting for the reply queue, for a lost
 // connection, and for the reply.
+//
+// In a RabbitMQ cluster the reply queue is a classic queue on the node the client was
+// connected to when it declared it. If that node goes down, the queue goes with it: a
+// re-declare on another node is refused (404 "home node ... is down"), and replies routed
+// to it are lost. The listener then moves to a new queue on the node it now uses, and the
+// calls whose request named the lost queue fail at once with ENOKI_ERR_REPLY_QUEUE_LOST
+// instead of hanging until their timeout: they may have run, so whether to call again is
+// the caller's decision (the listener does not send them again).
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { EnokiError, isEnokiError, RpcTimeout, UnknownService } from '../errors.js';
 import { UnroutableError, type PublishOptions, type Subscription, type Transport } from '../transport/transport.js';
+import { errorText } from '../uri-secrets.js';
 import { headersFromContext, type ContextData } from '../context-headers.js';
 import { decodeReply, deserializeError, encodeRequest, JSON_CONTENT_TYPE } from './wire.js';
 
@@ -42,7 +51,13 @@ interface Pending {
   timer: NodeJS.Timeout | undefined;
   /** The broker confirmed the request (at least once). */
   sent: boolean;
+  /** The routing key of the reply queue its last publish named (set before the publish). */
+  replyTo?: string;
+  target: string;
 }
+
+/** RabbitMQ's refusal to declare a durable classic queue whose node is down (404 NOT_FOUND). */
+const HOME_NODE_DOWN = /home node '([^']*)' of durable queue .* is down or inaccessible/;
 
 /** The transport's mark on a publish whose confirm was lost with the connection (see amqp-connection-options.ts). */
 function confirmLost(err: unknown): boolean {
@@ -50,8 +65,9 @@ function confirmLost(err: unknown): boolean {
 }
 
 export class ReplyListener {
-  readonly routingKey = randomUUID();
-  readonly queueName: string;
+  /** The reply queue's routing key (requests' reply_to); new when its queue was lost with its node. */
+  routingKey = randomUUID();
+  queueName: string;
   private readonly pending = new Map<string, Pending>();
   private subscription: Subscription | null = null;
   private starting: Promise<void> | null = null;
@@ -60,7 +76,7 @@ export class ReplyListener {
   constructor(
     private readonly transport: Transport,
     private readonly exchange: string,
-    owner: string,
+    private readonly owner: string,
     private readonly logger: Logger,
   ) {
     this.queueName = `rpc.reply-${owner}-${this.routingKey}`;
@@ -72,13 +88,18 @@ export class ReplyListener {
   }
 
   start(): Promise<void> {
+    const routingKey = this.routingKey;
     this.starting ??= this.transport
       .consume(
         {
           queue: { name: this.queueName, durable: true, autoDelete: false, exclusive: false, arguments: { 'x-expires': REPLY_QUEUE_EXPIRES_MS } },
           exchange: this.exchange,
-          bindings: [this.routingKey],
+          bindings: [routingKey],
           prefetch: 0,
+          onChannelError: (err) => {
+            const lost = HOME_NODE_DOWN.exec(err.message);
+            if (lost && routingKey === this.routingKey) this.queueLost(lost[1]!);
+          },
         },
         (message) => {
           message.ack();
@@ -104,7 +125,9 @@ export class ReplyListener {
       )
       .then(
         (subscription) => {
-          this.subscription = subscription;
+          // A queue lost while its first consume was under way: that subscription is not wanted.
+          if (routingKey !== this.routingKey) subscription.cancel().catch(() => undefined);
+          else this.subscription = subscription;
         },
         (err: unknown) => {
           // Let the next call try again rather than fail forever on one bad start.
@@ -113,6 +136,32 @@ export class ReplyListener {
         },
       );
     return this.starting;
+  }
+
+  /**
+   * The reply queue went down with `node`: reply on a new queue from now on, and fail the
+   * calls whose request named the old one (their reply cannot arrive).
+   */
+  private queueLost(node: string): void {
+    if (this.closedReason) return;
+    const lostKey = this.routingKey;
+    const lostQueue = this.queueName;
+    const old = this.subscription;
+    this.subscription = null;
+    this.starting = null;
+    this.routingKey = randomUUID();
+    this.queueName = `rpc.reply-${this.owner}-${this.routingKey}`;
+    // Stops the transport re-declaring the lost queue (it would keep being refused).
+    old?.cancel().catch(() => undefined);
+    let failed = 0;
+    for (const [correlationId, pending] of [...this.pending]) {
+      if (pending.replyTo !== lostKey) continue;
+      this.settle(correlationId);
+      pending.reject(new EnokiError('ENOKI_ERR_REPLY_QUEUE_LOST', [pending.target, node]));
+      failed++;
+    }
+    this.logger.warn({ queue: lostQueue, node, failedCalls: failed, newQueue: this.queueName }, 'the reply queue was lost with its broker node; replying on a new queue');
+    this.start().catch((err: unknown) => this.logger.warn({ err: errorText(err) }, 'cannot declare the new reply queue yet; the next call tries again'));
   }
 
   private settle(correlationId: string): void {
@@ -134,7 +183,7 @@ export class ReplyListener {
     // Pending from the start, so close() and the timeout reach a call still waiting for
     // the reply queue or the connection.
     const result = new Promise<unknown>((resolve, reject) => {
-      const pending: Pending = { resolve, reject, timer: undefined, sent: false };
+      const pending: Pending = { resolve, reject, timer: undefined, sent: false, target };
       if (timeoutMs !== undefined) pending.timer = setTimeout(() => this.timeOut(correlationId, target, timeoutMs), timeoutMs);
       this.pending.set(correlationId, pending);
     });
@@ -146,7 +195,6 @@ export class ReplyListener {
       deliveryMode: 2,
       priority: 0,
       correlationId,
-      replyTo: this.routingKey,
       headers: headersFromContext(options.contextData ?? {}, options.callIdStack ?? []),
     };
     this.send(correlationId, service, target, body, properties, deadline).catch((err: unknown) => {
@@ -166,14 +214,19 @@ export class ReplyListener {
     properties: PublishOptions,
     deadline: number,
   ): Promise<void> {
-    await this.start();
     for (let attempt = 1; ; attempt++) {
+      // The reply queue this request names must exist before it leaves (it may have just
+      // been replaced, see queueLost).
+      const replyTo = this.routingKey;
+      await this.start();
+      if (replyTo !== this.routingKey) continue;
       const pending = this.pending.get(correlationId);
       if (!pending) return; // answered, timed out or closed meanwhile
       const waitMs = Number.isFinite(deadline) ? deadline - Date.now() : undefined;
       if (waitMs !== undefined && waitMs <= 0) return; // the call's timer reports it
+      pending.replyTo = replyTo;
       try {
-        await this.transport.publish(this.exchange, target, body, properties, waitMs);
+        await this.transport.publish(this.exchange, target, body, { ...properties, replyTo }, waitMs);
         pending.sent = true;
         return;
       } catch (err) {

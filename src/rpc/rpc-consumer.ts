@@ -33,6 +33,7 @@ import type { ExtensionHost } from '../extension-host.js';
 import type { MethodDefinition } from '../service-definition.js';
 import { bindArguments } from '../signature.js';
 import type { InboundMessage, Subscription, Transport } from '../transport/transport.js';
+import { withQueueType } from '../transport/queue-type.js';
 import { contextFromHeaders } from '../context-headers.js';
 import { decodeRequest, encodeReply, JSON_CONTENT_TYPE, serializeError } from './wire.js';
 
@@ -102,7 +103,7 @@ export class RpcConsumer implements Entrypoint {
     this.transport = await container.getTransport();
     this.subscription = await this.transport.consume(
       {
-        queue: { name: this.queueName, durable: true, autoDelete: false, exclusive: false },
+        queue: withQueueType({ name: this.queueName, durable: true, autoDelete: false, exclusive: false }, container.config.QUEUE_TYPE),
         exchange: container.config.rpc_exchange,
         bindings: [`${container.serviceName}.*`],
         prefetch: container.config.max_workers + container.config.MAX_PENDING_REPLIES,
