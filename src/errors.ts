@@ -123,6 +123,7 @@ export const ERROR_CATALOGUE = {
     message:
       'call %s: the reply queue of this client was on broker node %s, which went down, so the reply cannot arrive. The request reached the broker and may have run. Next: call again if the method is safe to repeat; the client already replies on a new queue',
     retryable: true,
+    internal: true,
   },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -133,6 +133,8 @@ describe('environment overrides', () => {
     expect(variables.map((v) => v.variable)).toEqual(expect.arrayContaining(['AMQP_URI', 'WEB_SERVER_ADDRESS', 'STARTUP_TIMEOUT', 'RPC_EXCHANGE', 'POOL_IDLE_TIMEOUT', 'LOGGING_LEVEL', 'AMQP_SSL_CA']));
     const values: Record<string, string> = {
       AMQP_URI: 'amqp://h/',
+      AMQP_URI_ORDER: 'shuffled',
+      QUEUE_TYPE: 'quorum',
       WEB_SERVER_ADDRESS: '1.2.3.4:5',
       RPC_EXCHANGE: 'x',
       LOGGING_LEVEL: 'debug',

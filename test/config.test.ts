@@ -67,6 +67,8 @@ describe('file loading', () => {
   it('reads every key from YAML, mapping snake_case sections to camelCase', async () => {
     const path = await file(`
 AMQP_URI: amqps://u:p@broker:5671/prod
+AMQP_URI_ORDER: shuffled
+QUEUE_TYPE: quorum
 WEB_SERVER_ADDRESS: 127.0.0.1:9000
 rpc_exchange: my-rpc
 max_workers: 4
@@ -83,6 +85,8 @@ AMQP_SSL: { ca: ca.pem, cert: c.pem, key: k.pem, passphrase: pw, reject_unauthor
 `);
     expect(loadConfig(path)).toEqual({
       AMQP_URI: 'amqps://u:p@broker:5671/prod',
+      AMQP_URI_ORDER: 'shuffled',
+      QUEUE_TYPE: 'quorum',
       WEB_SERVER_ADDRESS: '127.0.0.1:9000',
       rpc_exchange: 'my-rpc',
       max_workers: 4,

@@ -51,6 +51,7 @@ const PINNED: Record<string, boolean> = {
   ENOKI_ERR_NO_ENTRYPOINTS: false,
   ENOKI_ERR_BATCH_RESULT: false,
   ENOKI_ERR_CONSUMER_TIMEOUT: false,
+  ENOKI_ERR_REPLY_QUEUE_LOST: true,
 };
 
 function sources(dir: string): string[] {
@@ -143,6 +144,7 @@ describe('what callers are told', () => {
         'ENOKI_ERR_DUPLICATE_COPY',
         'ENOKI_ERR_NO_ENTRYPOINTS',
         'ENOKI_ERR_PUBLISH',
+        'ENOKI_ERR_REPLY_QUEUE_LOST',
         'ENOKI_ERR_SERVICE_INVALID',
         'ENOKI_ERR_SERVICE_LOAD',
       ].sort(),
