@@ -56,6 +56,8 @@ export {
   type LogLevel,
   type PoolConfig,
   type TlsConfig,
+  type AmqpUriOrder,
+  type QueueType,
 } from './config.js';
 export type { ConfigInput } from './config-input.js';
 export type { HttpLimitsConfig } from './config-schema.js';

@@ -95,6 +95,10 @@ const COVERED: Covered[] = [
   { match: /^docker run (?:.* )?rabbitmq:[\w.-]+$/, reason: 'not applicable to CI (no docker there): the alternative to rabbitmq-server for people who have docker' },
   { match: /^npm run (?:test:faults|faults)$/, reason: 'npm test runs the fault tests as its last step; they restart the broker, so never beside other tests' },
   {
+    match: /^npm run cluster:(?:up|down|(?:stop|start)-node -- [123])$/,
+    reason: 'test/faults/cluster-node-loss.test.ts runs scripts/cluster.sh up, status, stop-node 1, start-node 1 and down itself; three extra RabbitMQ nodes never start beside the parallel suite',
+  },
+  {
     match: /^npx vitest run test\/[\w/.-]+\.test\.ts$/,
     reason: 'one test file of npm test, run there',
     file: tsxFile,

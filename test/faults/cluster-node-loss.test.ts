@@ -15,6 +15,7 @@
 // broker (5672) is not touched.
 
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -34,6 +35,9 @@ async function nodeCtl(node: number, ...args: string[]): Promise<string> {
   const { stdout } = await execFileAsync('rabbitmqctl', ['-n', `enoki-${node}@localhost`, ...args], { timeout: 60_000 });
   return stdout;
 }
+
+/** scripts/cluster.sh drives Debian's rabbitmq-server scripts; elsewhere there is no cluster to make. */
+const CAN_RUN = existsSync('/usr/lib/rabbitmq/bin/rabbitmq-server');
 
 const LOAD_MS = 25_000;
 const STOP_AT_MS = 6_000;
@@ -62,6 +66,7 @@ const serviceLogs = captureLogs('info');
 const clientLogs = captureLogs('info');
 
 beforeAll(async () => {
+  if (!CAN_RUN) return;
   try {
     await cluster('status');
   } catch {
@@ -90,7 +95,7 @@ interface Outcome {
   calls: Map<string, { from: number; to: number }>;
 }
 
-it('a cluster node lost under load: connections move on, no call hangs, >= 99 % answered, no request runs twice unless it was in flight', async () => {
+it.skipIf(!CAN_RUN)('a cluster node lost under load: connections move on, no call hangs, >= 99 % answered, no request runs twice unless it was in flight', async () => {
   const uris = [5681, 5682, 5683].map((port) => `amqp://guest:guest@127.0.0.1:${port}/${encodeURIComponent(vhost)}`);
   const config = loadConfig({ AMQP_URI: uris.join(','), QUEUE_TYPE: 'quorum', max_workers: 16, HEARTBEAT: 5, LOGGING: { level: 'info' } });
   expect(config.AMQP_URI).toEqual(uris);
