@@ -140,6 +140,9 @@ it.skipIf(!CAN_RUN)('a cluster node lost under load: connections move on, no cal
   // The service's connection moved to node 2 or 3: its first 'AMQP connected' after the stop.
   const moved = serviceLogs.records.find((r) => r.msg === 'AMQP connected' && Number(r['time']) >= stopCalled && !String(r['uri']).includes(':5681'));
   const reconnectMs = moved ? Number(moved['time']) - stopCalled : undefined;
+  // From the service seeing its connection go to its connection on another node.
+  const lost = serviceLogs.records.find((r) => r.msg?.startsWith('AMQP connection lost') && Number(r['time']) >= stopCalled);
+  const serviceDownMs = moved && lost ? Number(moved['time']) - Number(lost['time']) : undefined;
   const total = outcome.ok + [...outcome.failed.values()].reduce((a, b) => a + b, 0);
   const twice = [...executions].filter(([, count]) => count > 1).map(([key]) => key);
   const report = {
@@ -147,6 +150,7 @@ it.skipIf(!CAN_RUN)('a cluster node lost under load: connections move on, no cal
     answered: outcome.ok,
     failed: Object.fromEntries(outcome.failed),
     reconnectMsAfterStopApp: reconnectMs,
+    serviceDownMs,
     ranTwice: twice.length,
     ranTwiceNotInFlight: twice.filter((key) => !inFlight(key)),
     inFlightAtStop: [...outcome.calls.keys()].filter(inFlight).length,
