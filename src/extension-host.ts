@@ -34,6 +34,11 @@ export interface SpawnOptions {
   /** The caller's call id stack; this call's id is appended to it. */
   parentCallIdStack?: readonly string[];
   /**
+   * The headers of the incoming message or HTTP request, read for its trace context
+   * (`traceparent`, `tracestate`) when OpenTelemetry tracing is on; not read otherwise.
+   */
+  traceHeaders?: Readonly<Record<string, unknown>>;
+  /**
    * The entrypoint's answer (RPC reply, HTTP response, event ack), run after the method
    * and before workerResult hooks. An error thrown here is logged; the call still ends.
    */

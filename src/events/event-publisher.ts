@@ -9,6 +9,8 @@
 import { EnokiError } from '../errors.js';
 import { UnroutableError, type Transport } from '../transport/transport.js';
 import { checkEventType, encodeEvent, eventExchange, JSON_CONTENT_TYPE } from './event-wire.js';
+import { endWhenSettled, startClientSpan } from '../tracing/client-span.js';
+import { tracingOn } from '../tracing/otel.js';
 
 /**
  * Publish `payload` as a `sourceService` event of type `eventType`, with `headers` (the
@@ -27,6 +29,14 @@ export async function publishEvent(
   checkEventType(`dispatch from ${sourceService}`, eventType);
   const body = encodeEvent(payload);
   const exchange = eventExchange(sourceService);
+  if (!tracingOn()) return publishEncoded(transport, exchange, eventType, body, headers);
+  const span = startClientSpan(`${sourceService}.${eventType}`, headers, { 'messaging.system': 'rabbitmq', 'messaging.destination.name': exchange, 'messaging.rabbitmq.destination.routing_key': eventType });
+  const published = publishEncoded(transport, exchange, eventType, body, headers);
+  endWhenSettled(span, published);
+  return published;
+}
+
+async function publishEncoded(transport: Transport, exchange: string, eventType: string, body: Buffer, headers: Record<string, unknown>): Promise<'routed' | 'unroutable'> {
   // Idempotent and cached by the transport; after a reconnect it declares again, so an
   // exchange deleted meanwhile does not close the publish channel with a 404.
   await transport.assertExchange(exchange);

@@ -27,6 +27,10 @@ import { locateModule, moduleUrl } from './locate-module.js';
 import { isPlainData } from './plain-data.js';
 import { acquirePool, releasePool, type SharedPool } from './shared-pool.js';
 import { rebuildThreadError } from './thread-error.js';
+import { callContext } from '../tracing/call-span.js';
+import { tracingOn } from '../tracing/otel.js';
+import { ThreadSpan } from '../tracing/thread-span.js';
+import type { Context } from '@opentelemetry/api';
 
 let nextKey = 1;
 
@@ -155,6 +159,9 @@ class PoolCall {
   private started = false;
   private timer: NodeJS.Timeout | undefined;
   private bridge: DependencyBridge | null = null;
+  /** The call's trace context, when traced; its thread span once the thread started it. */
+  private readonly traceParent: Context | undefined;
+  private threadSpan: ThreadSpan | null = null;
 
   constructor(
     private readonly pool: SharedPool,
@@ -179,6 +186,7 @@ class PoolCall {
       else remotes.push(name);
     }
     const timeout = this.method.cpuBound?.timeout;
+    this.traceParent = tracingOn() ? callContext(request.ctx) : undefined;
     const task: CallTask = {
       kind: 'call',
       ...ref,
@@ -187,7 +195,7 @@ class PoolCall {
       args: request.args,
       values,
       remotes,
-      reportStart: timeout !== undefined,
+      reportStart: timeout !== undefined || this.traceParent !== undefined,
       batched: this.method.batched !== undefined,
     };
     if (timeout !== undefined) {
@@ -216,20 +224,23 @@ class PoolCall {
     switch (message.kind) {
       case 'started':
         this.started = true;
+        if (this.traceParent) this.threadSpan = new ThreadSpan(this.where, this.traceParent, message.at, message.threadId);
         break;
       case 'port':
-        this.bridge = new DependencyBridge(message.port, this.request.dependencies);
+        this.bridge = new DependencyBridge(message.port, this.request.dependencies, this.threadSpan?.around);
         break;
       case 'outcome':
-        this.finish(message.outcome);
+        this.finish(message.outcome, message.at);
         break;
     }
   }
 
-  private finish(outcome: Outcome): void {
+  private finish(outcome: Outcome, endedAt?: number): void {
     if (this.done) return;
+    const error = outcome.ok ? undefined : rebuildThreadError(outcome.error, this.method);
+    this.threadSpan?.end(error, endedAt);
     this.end();
-    if (!outcome.ok) this.reject(rebuildThreadError(outcome.error, this.method));
+    if (!outcome.ok) this.reject(error!);
     else if (this.method.batched && Array.isArray(outcome.value)) this.resolve(outcome.value.map((element) => this.batchElement(element)));
     else this.resolve(outcome.value);
   }
@@ -242,8 +253,10 @@ class PoolCall {
 
   private fail(err: unknown): void {
     if (this.done) return;
+    const error = this.explain(err);
+    this.threadSpan?.end(error);
     this.end();
-    this.reject(this.explain(err));
+    this.reject(error);
   }
 
   private end(): void {

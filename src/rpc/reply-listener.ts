@@ -17,6 +17,8 @@ import type { Logger } from 'pino';
 import { EnokiError, isEnokiError, RpcTimeout, UnknownService } from '../errors.js';
 import { UnroutableError, type PublishOptions, type Subscription, type Transport } from '../transport/transport.js';
 import { headersFromContext, type ContextData } from '../context-headers.js';
+import { endWhenSettled, startClientSpan } from '../tracing/client-span.js';
+import { tracingOn } from '../tracing/otel.js';
 import { decodeReply, deserializeError, encodeRequest, JSON_CONTENT_TYPE } from './wire.js';
 
 const REPLY_QUEUE_EXPIRES_MS = 300_000;
@@ -149,6 +151,10 @@ export class ReplyListener {
       replyTo: this.routingKey,
       headers: headersFromContext(options.contextData ?? {}, options.callIdStack ?? []),
     };
+    if (tracingOn()) {
+      const span = startClientSpan(target, properties.headers, { 'rpc.system': 'nameko', 'rpc.service': service, 'rpc.method': method, 'messaging.message.conversation_id': correlationId });
+      endWhenSettled(span, result);
+    }
     this.send(correlationId, service, target, body, properties, deadline).catch((err: unknown) => {
       const pending = this.pending.get(correlationId);
       if (!pending) return;

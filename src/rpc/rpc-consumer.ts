@@ -208,6 +208,7 @@ export class RpcConsumer implements Entrypoint {
       entrypoint: 'rpc',
       contextData,
       parentCallIdStack: callIdStack,
+      traceHeaders: message.properties.headers,
       handleResult: (_ctx, result, error) => reply(result, error),
     });
   }
