@@ -1,10 +1,18 @@
 // The service side of bench/rpc.ts, run as its own process so caller and service do not
 // share an event loop (as in production, and as the numbers to beat were measured).
-//   tsx bench/rpc-peer.ts <enoki|raw|raw-minimal> <amqp uri> <exchange> <prefetch>
+//   tsx bench/rpc-peer.ts <enoki|enoki-otel|enoki-otlp|raw|raw-minimal> <amqp uri> <exchange> <prefetch>
 // Prints "ready" when consuming; exits on SIGTERM.
+//
+// Traced modes (OpenTelemetry, every call sampled):
+//   enoki-otel  an SDK (NodeTracerProvider) with the batch span processor and an exporter
+//               that discards: the cost of making spans and carrying context, no export.
+//   enoki-otlp  what `enoki run` does with OTEL_EXPORTER_OTLP_ENDPOINT set (the parent
+//               passes it): the Node SDK exporting OTLP http/protobuf to bench/rpc.ts's sink.
 
 import amqp from 'amqplib';
-import { loadConfig, rpc, ServiceRunner } from 'enoki';
+import { createLogger, loadConfig, rpc, ServiceRunner } from 'enoki';
+import { startOtelSdk } from '../src/tracing/otel-sdk.js';
+import { registerDiscardingSdk } from './tracing-sdk.js';
 
 const [mode, uri, exchange, prefetchText] = process.argv.slice(2) as [string, string, string, string];
 const prefetch = Number(prefetchText);
@@ -16,11 +24,22 @@ class BenchService {
   }
 }
 
-if (mode === 'enoki') {
-  const runner = new ServiceRunner(loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, max_workers: prefetch, LOGGING: { level: 'warn' } }));
+if (mode.startsWith('enoki')) {
+  const config = loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, max_workers: prefetch, LOGGING: { level: 'warn' } });
+  const discarding = mode === 'enoki-otel' ? registerDiscardingSdk() : null;
+  const sdk = discarding ?? (mode === 'enoki-otlp' ? await startOtelSdk(['bench_service'], createLogger(config.LOGGING)) : null);
+  const runner = new ServiceRunner(config);
   runner.add(BenchService);
   await runner.start();
-  process.once('SIGTERM', () => void runner.stop().then(() => process.exit(0)));
+  process.once('SIGTERM', () =>
+    void runner
+      .stop()
+      .then(() => sdk?.shutdown())
+      .then(() => {
+        if (discarding) process.stderr.write(`  (${mode} service: ${discarding.exported()} spans exported)\n`);
+        process.exit(0);
+      }),
+  );
 } else {
   // The practical limit: the same request/reply with plain amqplib. 'raw' does the same
   // protocol work as enoki (persistent messages, reply confirmed before the request is

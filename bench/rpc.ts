@@ -3,15 +3,32 @@
 // processes. Every connection has noDelay (Nagle off), or the comparison means nothing.
 //
 //   npx tsx bench/rpc.ts [--calls 20000] [--uri amqp://guest:guest@127.0.0.1:5672]
+//                        [--impls raw-minimal,raw,enoki,enoki-otel,enoki-otlp]
+//
+// The enoki-otel and enoki-otlp rows run with OpenTelemetry tracing on in both processes
+// (every call sampled: a client span in the caller, a server span in the service, the
+// context in `traceparent`). The caller's SDK discards its spans (batch processor);
+// the service's discards them too (enoki-otel) or exports OTLP http/protobuf to a sink in
+// this process (enoki-otlp, the SDK that `enoki run` starts from OTEL_* variables).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { ClusterRpcProxy, loadConfig } from 'enoki';
+import { registerDiscardingSdk, type BenchSdk } from './tracing-sdk.js';
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '20000' }, uri: { type: 'string', default: 'amqp://guest:guest@127.0.0.1:5672' } } });
+const { values } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '20000' },
+    uri: { type: 'string', default: 'amqp://guest:guest@127.0.0.1:5672' },
+    impls: { type: 'string', default: 'raw-minimal,raw,enoki,enoki-otel,enoki-otlp' },
+  },
+});
+const IMPLS = values.impls!.split(',');
 const CALLS = Number(values.calls);
 const URI = values.uri!;
 const CONCURRENCY = [1, 16, 128];
@@ -23,8 +40,31 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function startPeer(mode: string, exchange: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/rpc-peer.ts', mode, URI, exchange, String(PREFETCH)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** An OTLP/HTTP endpoint that takes every export and keeps only counts: enoki-otlp's sink. */
+async function otlpSink(): Promise<{ endpoint: string; posts: () => number; bytes: () => number; close: () => Promise<void> }> {
+  let posts = 0;
+  let bytes = 0;
+  const server = createServer((req, res) => {
+    req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    req.on('end', () => {
+      posts++;
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    posts: () => posts,
+    bytes: () => bytes,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function startPeer(mode: string, exchange: string, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/rpc-peer.ts', mode, URI, exchange, String(PREFETCH)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
     child.once('exit', (code) => reject(new Error(`${mode} peer exited with ${code}`)));
@@ -85,9 +125,12 @@ async function rawCaller(exchange: string, durable: boolean) {
 
 async function measure(impl: string): Promise<Row[]> {
   const exchange = `bench-rpc-${randomUUID().slice(0, 8)}`;
-  const peer = await startPeer(impl, exchange);
+  const sink = impl === 'enoki-otlp' ? await otlpSink() : null;
+  const peer = await startPeer(impl, exchange, sink ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint } : {});
+  // The caller traces too: its client spans, and the traceparent each request carries.
+  const callerSdk: BenchSdk | null = impl === 'enoki-otel' || impl === 'enoki-otlp' ? registerDiscardingSdk() : null;
   let client: { call: () => Promise<unknown>; close: () => Promise<void> };
-  if (impl === 'enoki') {
+  if (impl.startsWith('enoki')) {
     const rpc = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: URI, rpc_exchange: exchange, LOGGING: { level: 'warn' } }));
     client = { call: () => rpc.bench_service.hello('bench'), close: () => rpc.close() };
   } else {
@@ -105,6 +148,14 @@ async function measure(impl: string): Promise<Row[]> {
   } finally {
     await client.close();
     await stopPeer(peer);
+    if (callerSdk) {
+      await callerSdk.shutdown();
+      process.stderr.write(`  (${impl} caller: ${callerSdk.exported()} spans exported)\n`);
+    }
+    if (sink) {
+      process.stderr.write(`  (${impl} sink: ${sink.posts()} OTLP posts, ${(sink.bytes() / 1e6).toFixed(1)} MB)\n`);
+      await sink.close();
+    }
     const conn = await amqp.connect(URI);
     const ch = await conn.createChannel();
     await ch.deleteQueue('rpc-bench_service');
@@ -116,16 +167,21 @@ async function measure(impl: string): Promise<Row[]> {
 
 console.error(`bench/rpc.ts: ${CALLS} calls per level, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
 const results: Row[] = [];
-for (const impl of ['raw-minimal', 'raw', 'enoki']) results.push(...(await measure(impl)));
+for (const impl of IMPLS) results.push(...(await measure(impl)));
 
 const byKey = new Map(results.map((r) => [`${r.impl}@${r.inFlight}`, r]));
-console.log('\n| impl | in flight | calls/s | p50 ms | p99 ms | calls/s vs raw | p50 - raw p50 (ms) |');
-console.log('|---|---:|---:|---:|---:|---:|---:|');
+const ratio = (r: Row, base: Row | undefined): string => (base ? `${(r.callsPerSec / base.callsPerSec).toFixed(2)}x` : '-');
+const minus = (r: Row, base: Row | undefined): string => (base ? (r.p50 - base.p50).toFixed(3) : '-');
+console.log('\n| impl | in flight | calls/s | p50 ms | p99 ms | calls/s vs raw | p50 - raw p50 (ms) | calls/s vs enoki (tracing off) |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
-  const raw = byKey.get(`raw@${r.inFlight}`)!;
+  const raw = byKey.get(`raw@${r.inFlight}`);
+  const enoki = r.impl.startsWith('enoki-') ? byKey.get(`enoki@${r.inFlight}`) : undefined;
   console.log(
-    `| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${(r.callsPerSec / raw.callsPerSec).toFixed(2)}x | ${(r.p50 - raw.p50).toFixed(3)} |`,
+    `| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${ratio(r, raw)} | ${minus(r, raw)} | ${ratio(r, enoki)} |`,
   );
 }
 console.log(`\nraw = plain amqplib doing enoki's protocol work (persistent messages, durable reply queue, reply confirmed before ack);`);
 console.log('raw-minimal = plain amqplib without those guarantees (transient, exclusive reply queue, ack at once): the floor.');
+console.log('enoki-otel / enoki-otlp = enoki with OpenTelemetry tracing on in caller and service, every call sampled; batch span');
+console.log('processor; spans discarded by the exporter (enoki-otel) or exported by the service as OTLP http/protobuf to a local sink (enoki-otlp).');

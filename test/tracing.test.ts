@@ -45,7 +45,10 @@ beforeAll(async () => {
   config = loadConfig({ AMQP_URI: vhost.uri, WEB_SERVER_ADDRESS: '127.0.0.1:0', POOL: { threads: 1 } });
   logs = captureLogs('info');
   runner = new ServiceRunner(config, { logger: logs.logger });
-  for (const cls of [TraceGateway, TraceA, TraceB, TraceC]) runner.add(cls);
+  runner.add(TraceGateway);
+  runner.add(TraceA);
+  runner.add(TraceB);
+  runner.add(TraceC);
   await runner.start();
   base = webServerAddress(config)!.url;
   client = await ClusterRpcProxy.connect(config, { logger: captureLogs('silent').logger });
