@@ -9,7 +9,7 @@ import { context, propagation, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ClusterRpcProxy, loadConfig, ServiceRunner, webServerAddress, type ClusterClient, type EnokiConfig } from '../src/index.js';
+import { ClusterRpcProxy, loadConfig, ServiceRunner, timer, webServerAddress, type ClusterClient, type EnokiConfig } from '../src/index.js';
 import { captureLogs, type CapturedLogs } from './helpers/log-capture.js';
 import { seenContextData, TraceA, TraceB, TraceC, TraceGateway } from './fixtures/tracing/services.js';
 import { createVhost, type TestVhost } from './support/vhost.js';
@@ -223,6 +223,29 @@ describe('tracing on', () => {
     const server = find(spansOf(traceId), 'trace_c.echo', SPAN_KIND.SERVER);
     expect(parentOf(server)).toBe(parentId);
     expect(seenContextData.at(-1)).toEqual({ language: 'en' });
+  });
+
+  it('each timer tick is a call span of its own trace', async () => {
+    class Ticker {
+      static name = 'trace_ticker';
+      @timer(0.05, { eager: true })
+      tick() {}
+    }
+    const ticking = new ServiceRunner(loadConfig({ AMQP_URI: 'memory://tracing-timer' }), { logger: captureLogs('silent').logger });
+    ticking.add(Ticker);
+    await ticking.start();
+    try {
+      await vi.waitFor(() => expect(exporter.getFinishedSpans().filter((s) => s.name === 'trace_ticker.tick').length).toBeGreaterThanOrEqual(2));
+    } finally {
+      await ticking.stop();
+    }
+    const ticks = exporter.getFinishedSpans().filter((s) => s.name === 'trace_ticker.tick');
+    for (const tick of ticks) {
+      expect(tick.kind).toBe(SPAN_KIND.SERVER);
+      expect(tick.attributes['enoki.entrypoint']).toBe('timer');
+      expect(parentOf(tick)).toBeUndefined();
+    }
+    expect(new Set(ticks.map((t) => t.spanContext().traceId)).size).toBe(ticks.length);
   });
 
   it('a call that throws marks its server and client spans with an error status', async () => {
