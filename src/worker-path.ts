@@ -133,7 +133,7 @@ export class WorkerPath {
       } catch (err) {
         error = toError(err);
         if (error instanceof CallAbandoned) {
-          this.host.logger.warn({ call: ctx.callId }, `${error.message}; not answered, handed back (an RPC request is requeued, an HTTP request gets 503)`);
+          this.host.logger.warn({ call: ctx.callId, ...traceLogFields(ctx) }, `${error.message}; not answered, handed back (an RPC request is requeued, an HTTP request gets 503)`);
         } else {
           if (!this.errorsLoggedByProvider) this.logMethodError(ctx, method, error);
         }
@@ -153,7 +153,7 @@ export class WorkerPath {
     } catch (err) {
       // getDependency threw: the method never ran; answer with that error.
       error = toError(err);
-      this.host.logger.error({ err: error, call: ctx.callId }, `dependency injection failed for ${this.host.serviceName}.${method.methodName}`);
+      this.host.logger.error({ err: error, call: ctx.callId, ...traceLogFields(ctx) }, `dependency injection failed for ${this.host.serviceName}.${method.methodName}`);
       if (options.handleResult) await Promise.resolve(options.handleResult(ctx, undefined, error)).catch(() => undefined);
     } finally {
       try {
