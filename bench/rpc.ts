@@ -4,12 +4,18 @@
 //
 //   npx tsx bench/rpc.ts [--calls 20000] [--uri amqp://guest:guest@127.0.0.1:5672]
 //                        [--impls raw-minimal,raw,enoki,enoki-otel,enoki-otlp]
+//   npx tsx bench/rpc.ts --tracing-ab [--rounds 12] [--burst 3000] [--in-flight 16]
 //
 // The enoki-otel and enoki-otlp rows run with OpenTelemetry tracing on in both processes
 // (every call sampled: a client span in the caller, a server span in the service, the
 // context in `traceparent`). The caller's SDK discards its spans (batch processor);
 // the service's discards them too (enoki-otel) or exports OTLP http/protobuf to a sink in
 // this process (enoki-otlp, the SDK that `enoki run` starts from OTEL_* variables).
+//
+// --tracing-ab measures only enoki, enoki-otel and enoki-otlp, with their three services
+// running side by side (a vhost each, made and removed with rabbitmqctl) and short bursts
+// of calls taking turns, rotating the order every round: on a shared, noisy machine the
+// noise then falls on all three alike. It prints each one's median calls/s over the rounds.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -26,6 +32,10 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '20000' },
     uri: { type: 'string', default: 'amqp://guest:guest@127.0.0.1:5672' },
     impls: { type: 'string', default: 'raw-minimal,raw,enoki,enoki-otel,enoki-otlp' },
+    'tracing-ab': { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '12' },
+    burst: { type: 'string', default: '3000' },
+    'in-flight': { type: 'string', default: '16' },
   },
 });
 const IMPLS = values.impls!.split(',');
@@ -60,8 +70,8 @@ async function otlpSink(): Promise<{ endpoint: string; posts: () => number; byte
   };
 }
 
-async function startPeer(mode: string, exchange: string, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/rpc-peer.ts', mode, URI, exchange, String(PREFETCH)], {
+async function startPeer(mode: string, exchange: string, env: NodeJS.ProcessEnv = {}, uri = URI): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/rpc-peer.ts', mode, uri, exchange, String(PREFETCH)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
@@ -163,6 +173,68 @@ async function measure(impl: string): Promise<Row[]> {
     await conn.close();
   }
   return rows;
+}
+
+/** --tracing-ab: enoki untraced and traced, services side by side, bursts taking turns. */
+async function tracingAB(): Promise<void> {
+  const rounds = Number(values.rounds);
+  const burst = Number(values.burst);
+  const inFlight = Number(values['in-flight']);
+  const impls = ['enoki', 'enoki-otel', 'enoki-otlp'];
+  console.error(`bench/rpc.ts --tracing-ab: ${rounds} rounds of ${burst} calls at ${inFlight} in flight, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
+  const { createVhost } = await import('../test/support/vhost.js');
+  const sides = [];
+  try {
+    for (const impl of impls) {
+      const vhost = createVhost(`bench-${impl}`);
+      const exchange = `bench-rpc-${impl}`;
+      const sink = impl === 'enoki-otlp' ? await otlpSink() : null;
+      const peer = await startPeer(impl, exchange, sink ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint } : {}, vhost.uri);
+      const rpc = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: vhost.uri, rpc_exchange: exchange, LOGGING: { level: 'warn' } }));
+      sides.push({ impl, vhost, sink, peer, rpc, samples: [] as number[] });
+    }
+    for (let round = -1; round < rounds; round++) {
+      for (let i = 0; i < sides.length; i++) {
+        const side = sides[(i + Math.max(round, 0)) % sides.length]!;
+        // The caller traces during the traced sides' bursts only.
+        const callerSdk = side.impl === 'enoki' ? null : registerDiscardingSdk();
+        // Round -1 warms up (JIT, connections), unrecorded.
+        const { elapsed } = await drive(() => side.rpc.bench_service.hello('bench'), round < 0 ? 2000 : burst, inFlight);
+        await callerSdk?.shutdown();
+        if (round >= 0) side.samples.push(burst / (elapsed / 1000));
+      }
+      if (round >= 0) process.stderr.write(`  round ${round + 1}: ${sides.map((s) => `${s.impl} ${s.samples.at(-1)!.toFixed(0)}`).join(', ')} calls/s\n`);
+    }
+  } finally {
+    for (const side of sides) {
+      await side.rpc.close();
+      await stopPeer(side.peer);
+      if (side.sink) {
+        process.stderr.write(`  (${side.impl} sink: ${side.sink.posts()} OTLP posts, ${(side.sink.bytes() / 1e6).toFixed(1)} MB)\n`);
+        await side.sink.close();
+      }
+      side.vhost.remove();
+    }
+  }
+  const median = (xs: number[]): number => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  const base = median(sides[0]!.samples);
+  console.log(`\n| impl | in flight | median calls/s | min | max | vs enoki (tracing off) |`);
+  console.log('|---|---:|---:|---:|---:|---:|');
+  for (const side of sides) {
+    const m = median(side.samples);
+    console.log(`| ${side.impl} | ${inFlight} | ${m.toFixed(0)} | ${Math.min(...side.samples).toFixed(0)} | ${Math.max(...side.samples).toFixed(0)} | ${(m / base).toFixed(2)}x |`);
+  }
+  console.log(`\n${rounds} rounds of ${burst} calls each, the three taking turns in rotating order. enoki-otel / enoki-otlp: tracing on in caller and`);
+  console.log('service, every call sampled, batch span processor; spans discarded (enoki-otel) or exported by the service as OTLP http/protobuf to a local sink (enoki-otlp).');
+}
+
+if (values['tracing-ab']) {
+  await tracingAB();
+  process.exit(0);
 }
 
 console.error(`bench/rpc.ts: ${CALLS} calls per level, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
