@@ -26,7 +26,7 @@ class BenchService {
 
 if (mode.startsWith('enoki')) {
   const config = loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, max_workers: prefetch, LOGGING: { level: 'warn' } });
-  const discarding = mode === 'enoki-otel' ? registerDiscardingSdk() : null;
+  const discarding = mode === 'enoki-otel' ? registerDiscardingSdk() : mode === 'enoki-otel-noctx' ? registerDiscardingSdk(false) : null;
   const sdk = discarding ?? (mode === 'enoki-otlp' ? await startOtelSdk(['bench_service'], createLogger(config.LOGGING)) : null);
   const runner = new ServiceRunner(config);
   runner.add(BenchService);

@@ -5,6 +5,7 @@
 //   npx tsx bench/rpc.ts [--calls 20000] [--uri amqp://guest:guest@127.0.0.1:5672]
 //                        [--impls raw-minimal,raw,enoki,enoki-otel,enoki-otlp]
 //   npx tsx bench/rpc.ts --tracing-ab [--rounds 12] [--burst 3000] [--in-flight 16]
+//                        [--ab-impls enoki,enoki-otel,enoki-otlp] (also: enoki-otel-noctx)
 //
 // The enoki-otel and enoki-otlp rows run with OpenTelemetry tracing on in both processes
 // (every call sampled: a client span in the caller, a server span in the service, the
@@ -16,6 +17,9 @@
 // running side by side (a vhost each, made and removed with rabbitmqctl) and short bursts
 // of calls taking turns, rotating the order every round: on a shared, noisy machine the
 // noise then falls on all three alike. It prints each one's median calls/s over the rounds.
+// enoki-otel-noctx is enoki-otel with no context manager registered in the service: what
+// Node 20's AsyncLocalStorage (async hooks on every promise) costs, the rest being the same
+// (its spans lose their parents inside a method: a measurement, not a setup to use).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -36,6 +40,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '12' },
     burst: { type: 'string', default: '3000' },
     'in-flight': { type: 'string', default: '16' },
+    'ab-impls': { type: 'string', default: 'enoki,enoki-otel,enoki-otlp' },
   },
 });
 const IMPLS = values.impls!.split(',');
@@ -180,7 +185,7 @@ async function tracingAB(): Promise<void> {
   const rounds = Number(values.rounds);
   const burst = Number(values.burst);
   const inFlight = Number(values['in-flight']);
-  const impls = ['enoki', 'enoki-otel', 'enoki-otlp'];
+  const impls = values['ab-impls']!.split(',');
   console.error(`bench/rpc.ts --tracing-ab: ${rounds} rounds of ${burst} calls at ${inFlight} in flight, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
   const { createVhost } = await import('../test/support/vhost.js');
   const sides = [];

@@ -14,7 +14,8 @@ export interface BenchSdk {
   shutdown(): Promise<void>;
 }
 
-export function registerDiscardingSdk(): BenchSdk {
+/** `withContextManager: false` registers no context manager (a measurement of its cost only). */
+export function registerDiscardingSdk(withContextManager = true): BenchSdk {
   let count = 0;
   const exporter: SpanExporter = {
     export(spans: ReadableSpan[], done) {
@@ -24,7 +25,7 @@ export function registerDiscardingSdk(): BenchSdk {
     shutdown: async () => undefined,
   };
   const provider = new NodeTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
-  provider.register();
+  provider.register(withContextManager ? {} : { contextManager: null });
   return {
     exported: () => count,
     async shutdown() {
