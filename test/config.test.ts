@@ -70,6 +70,7 @@ AMQP_URI: amqps://u:p@broker:5671/prod
 WEB_SERVER_ADDRESS: 127.0.0.1:9000
 rpc_exchange: my-rpc
 max_workers: 4
+MAX_PENDING_REPLIES: 16
 parent_calls_tracked: 0
 HEARTBEAT: 0
 STARTUP_TIMEOUT: 5
@@ -88,6 +89,7 @@ AMQP_SSL: { ca: ca.pem, cert: c.pem, key: k.pem, passphrase: pw, reject_unauthor
       WEB_SERVER_ADDRESS: '127.0.0.1:9000',
       rpc_exchange: 'my-rpc',
       max_workers: 4,
+      MAX_PENDING_REPLIES: 16,
       parent_calls_tracked: 0,
       HEARTBEAT: 0,
       STARTUP_TIMEOUT: 5,
