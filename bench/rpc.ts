@@ -5,7 +5,9 @@
 // with PUBLISH_CONFIRMS false (to compare with raw-minimal), and SERIALIZER msgpack. Then
 // the inference case: a 1 MB float array per request (262144 float32), JSON (a number
 // list) against msgpack (the Float32Array's bytes).
-// Prints markdown tables and writes bench/results/rpc.json.
+// Prints markdown tables and writes bench/results/rpc.json (not with --only).
+// Two runs at once on one broker need different vhosts (--uri amqp://.../<vhost>): the
+// service queue is always 'rpc-bench_service', and each run's peer would take the other's calls.
 //
 //   npx tsx bench/rpc.ts [--calls 20000] [--payload-calls 300] [--uri amqp://guest:guest@127.0.0.1:5672]
 
