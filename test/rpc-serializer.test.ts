@@ -36,6 +36,13 @@ class MsgpackService {
   }
 }
 
+class SmallService {
+  static name = 'small_service';
+  @rpc echo(value: unknown) {
+    return value;
+  }
+}
+
 let vhost: TestVhost;
 let jsonConfig: EnokiConfig;
 let runners: ServiceRunner[] = [];
@@ -51,7 +58,9 @@ beforeAll(async () => {
   json.add(JsonService);
   const msgpack = new ServiceRunner(loadConfig({ AMQP_URI: vhost.uri, SERIALIZER: 'msgpack', LOGGING: { level: 'silent' } }));
   msgpack.add(MsgpackService);
-  runners = [json, msgpack];
+  const small = new ServiceRunner(loadConfig({ AMQP_URI: vhost.uri, MAX_MESSAGE_SIZE: 1000, LOGGING: { level: 'silent' } }));
+  small.add(SmallService);
+  runners = [json, msgpack, small];
   await Promise.all(runners.map((r) => r.start()));
   conn = await amqp.connect(vhost.uri, { noDelay: true });
   ch = await conn.createChannel();
@@ -66,10 +75,26 @@ afterAll(async () => {
   vhost?.remove();
 });
 
-/** The spied messages of one call: the request (it has reply_to) and its reply. */
-function spiedCall(correlationId: string | undefined): { request: ConsumeMessage | undefined; reply: ConsumeMessage | undefined } {
-  const of = spied.filter((m) => m.properties.correlationId === correlationId);
-  return { request: of.find((m) => m.properties.replyTo), reply: of.find((m) => !m.properties.replyTo) };
+/** The spied messages of one call: the request (it has reply_to) and its reply, once the spy has both. */
+async function spiedCall(correlationId: string | undefined): Promise<{ request: ConsumeMessage; reply: ConsumeMessage }> {
+  for (let i = 0; i < 200; i++) {
+    const of = spied.filter((m) => m.properties.correlationId === correlationId);
+    const request = of.find((m) => m.properties.replyTo);
+    const reply = of.find((m) => !m.properties.replyTo);
+    if (request && reply) return { request, reply };
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`the spy never saw call ${correlationId} and its reply`);
+}
+
+/** The last spied message matching `match`, once there is one. */
+async function lastSpied(match: (m: ConsumeMessage) => boolean): Promise<ConsumeMessage> {
+  for (let i = 0; i < 200; i++) {
+    const found = spied.filter(match).at(-1);
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('the spy never saw the message');
 }
 
 /** Publish raw bytes as an RPC request; resolve with the reply message. */
@@ -88,23 +113,23 @@ describe('msgpack and JSON peers', () => {
   it('a msgpack client calls a JSON service: request and reply are msgpack', async () => {
     await using client = await ClusterRpcProxy.connect(jsonConfig, { serializer: 'msgpack' });
     await expect(client.json_service.greet('world', '?')).resolves.toBe('Hello, world?');
-    const request = spied.filter((m) => m.fields.routingKey === 'json_service.greet').at(-1)!;
-    const { reply } = spiedCall(request.properties.correlationId);
+    const request = await lastSpied((m) => m.fields.routingKey === 'json_service.greet');
+    const { reply } = await spiedCall(request.properties.correlationId);
     expect(request.properties).toMatchObject({ contentType: 'application/x-msgpack', contentEncoding: 'binary' });
-    expect(reply!.properties).toMatchObject({ contentType: 'application/x-msgpack', contentEncoding: 'binary' });
+    expect(reply.properties).toMatchObject({ contentType: 'application/x-msgpack', contentEncoding: 'binary' });
     expect(unpack(request.content)).toEqual({ args: ['world', '?'], kwargs: {} });
-    expect(unpack(reply!.content)).toEqual({ result: 'Hello, world?', error: null });
+    expect(unpack(reply.content)).toEqual({ result: 'Hello, world?', error: null });
   });
 
   it('a JSON client calls a msgpack service: the reply is JSON, the service\'s own call to a JSON service is msgpack', async () => {
     await using client = await ClusterRpcProxy.connect(jsonConfig);
     await expect(client.msgpack_service.relay('x')).resolves.toBe('x');
-    const outer = spied.filter((m) => m.fields.routingKey === 'msgpack_service.relay').at(-1)!;
+    const outer = await lastSpied((m) => m.fields.routingKey === 'msgpack_service.relay');
     expect(outer.properties.contentType).toBe('application/json');
-    expect(JSON.parse(spiedCall(outer.properties.correlationId).reply!.content.toString())).toEqual({ result: 'x', error: null });
-    const inner = spied.filter((m) => m.fields.routingKey === 'json_service.echo').at(-1)!;
+    expect(JSON.parse((await spiedCall(outer.properties.correlationId)).reply.content.toString())).toEqual({ result: 'x', error: null });
+    const inner = await lastSpied((m) => m.fields.routingKey === 'json_service.echo');
     expect(inner.properties.contentType).toBe('application/x-msgpack');
-    expect(spiedCall(inner.properties.correlationId).reply!.properties.contentType).toBe('application/x-msgpack');
+    expect((await spiedCall(inner.properties.correlationId)).reply.properties.contentType).toBe('application/x-msgpack');
   });
 
   it('msgpack both ways: a Buffer and a Float32Array round-trip without base64', async () => {
@@ -118,7 +143,7 @@ describe('msgpack and JSON peers', () => {
     expect(got.floats).toEqual(floats);
     // The JSON service sees the types too, and answers in msgpack.
     await expect(client.json_service.describe(floats)).resolves.toEqual({ type: 'Float32Array', length: 1000 });
-    const request = spied.filter((m) => m.fields.routingKey === 'msgpack_service.echo').at(-1)!;
+    const request = await lastSpied((m) => m.fields.routingKey === 'msgpack_service.echo');
     // 4000 bytes of floats plus a few of framing: no base64 (5336) and no JSON numbers.
     expect(request.content.length).toBeLessThan(4100);
   });
@@ -175,6 +200,14 @@ describe('msgpack and JSON peers', () => {
     // The words as string values are not keys: such a call goes through.
     await using client = await ClusterRpcProxy.connect(jsonConfig, { serializer: 'msgpack' });
     await expect(client.json_service.echo('__proto__ prototype')).resolves.toBe('__proto__ prototype');
+  });
+
+  it('MAX_MESSAGE_SIZE holds for msgpack bodies: refused before decoding, answered in msgpack', async () => {
+    await using client = await ClusterRpcProxy.connect(jsonConfig, { serializer: 'msgpack' });
+    await expect(client.small_service.echo(new Float32Array(200))).resolves.toEqual(new Float32Array(200));
+    await expect(client.small_service.echo(new Float32Array(300))).rejects.toMatchObject({ name: 'MalformedRequest', message: expect.stringContaining('ENOKI_ERR_BODY_TOO_LARGE') });
+    const reply = await lastSpied((m) => m.fields.routingKey !== 'small_service.echo' && !m.properties.replyTo && m.properties.contentType === 'application/x-msgpack' && String((unpack(m.content) as { error?: { value?: string } }).error?.value).includes('ENOKI_ERR_BODY_TOO_LARGE'));
+    expect((unpack(reply.content) as { error: { exc_type: string } }).error.exc_type).toBe('MalformedRequest');
   });
 
   it('a body that is not MessagePack gets a MalformedRequest in msgpack', async () => {
