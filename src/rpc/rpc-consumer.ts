@@ -54,6 +54,16 @@ class ReplyNotDelivered extends Error {
   }
 }
 
+/** A call running here: the delivery to acknowledge when it ends (a redelivery that joined it replaces the first). */
+interface RunningCall {
+  delivery: InboundMessage;
+  method: string;
+  startedAt: number;
+}
+
+/** RabbitMQ's channel close for a delivery past consumer_timeout (PRECONDITION_FAILED). */
+const CONSUMER_TIMEOUT = /delivery acknowledgement on channel \d+ timed out/i;
+
 /** Serves every @rpc method of one container (made by the rpc kind in rpc-decorator.ts). */
 export class RpcConsumer implements Entrypoint {
   private subscription: Subscription | null = null;
@@ -61,7 +71,7 @@ export class RpcConsumer implements Entrypoint {
   /** The @rpc methods by wire name. */
   readonly methods = new Map<string, MethodDefinition>();
   /** Calls running here, by correlation id and reply_to: the delivery to acknowledge when each ends. */
-  private readonly running = new Map<string, { delivery: InboundMessage }>();
+  private readonly running = new Map<string, RunningCall>();
   /** DELIVERY_MODE, PUBLISH_CONFIRMS and SERIALIZER of the replies, read once. */
   private settings: PublishSettings | null = null;
   /** Deliveries being handled whose method has not returned yet (at most max_workers). */
@@ -100,6 +110,7 @@ export class RpcConsumer implements Entrypoint {
         exchange: container.config.rpc_exchange,
         bindings: [`${container.serviceName}.*`],
         prefetch: container.config.max_workers + container.config.MAX_PENDING_REPLIES,
+        onChannelError: (err) => this.channelError(err),
       },
       (message) => this.accept(message),
     );
@@ -124,6 +135,27 @@ export class RpcConsumer implements Entrypoint {
     void this.subscription?.cancel();
     this.subscription = null;
     this.wakeSettledWaiters();
+  }
+
+  /**
+   * The broker closed our channel. For RabbitMQ's consumer_timeout, say so once, as a coded
+   * error naming the call that outlived it (the longest running) and the fix; the
+   * redelivery that follows joins that call (see the top of this file).
+   */
+  private channelError(err: Error): void {
+    if (!CONSUMER_TIMEOUT.test(err.message)) return;
+    let oldest: RunningCall | undefined;
+    for (const call of this.running.values()) if (!oldest || call.startedAt < oldest.startedAt) oldest = call;
+    const consumerTimeoutMs = Number(/Timeout value used: (\d+)/.exec(err.message)?.[1] ?? NaN);
+    const runningSeconds = oldest ? Math.round((Date.now() - oldest.startedAt) / 1000) : 0;
+    const method = oldest ? `${this.container.serviceName}.${oldest.method}` : `a call of ${this.container.serviceName}`;
+    const coded = new EnokiError('ENOKI_ERR_CONSUMER_TIMEOUT', [
+      `queue ${this.queueName}`,
+      Number.isFinite(consumerTimeoutMs) ? `${consumerTimeoutMs} ms` : 'its value was not given',
+      method,
+      runningSeconds,
+    ]);
+    this.container.logger.error({ code: coded.code, queue: this.queueName, method, runningSeconds, consumerTimeoutMs, calls: this.running.size }, coded.message);
   }
 
   /** A delivery: handled now if a worker is free, else queued here in order. */
@@ -286,7 +318,7 @@ export class RpcConsumer implements Entrypoint {
     }
 
     const { contextData, callIdStack } = contextFromHeaders(message.properties.headers);
-    this.running.set(key, { delivery: message });
+    this.running.set(key, { delivery: message, method: method.methodName, startedAt: Date.now() });
     let answered: Promise<void> | undefined;
     await container.spawnWorker(method, args, {
       entrypoint: 'rpc',

@@ -134,7 +134,14 @@ export class AmqpSubscriptions {
     const stale = (): boolean => sub.model !== model || sub.cancelled || this.host.closed;
     const channel = await model.createChannel();
     this.host.openChannels.add(channel);
-    channel.on('error', (err: Error) => this.host.logger.warn({ queue: spec.queue.name, err: this.host.scrub(err.message) }, 'AMQP consumer channel error'));
+    channel.on('error', (err: Error) => {
+      this.host.logger.warn({ queue: spec.queue.name, err: this.host.scrub(err.message) }, 'AMQP consumer channel error');
+      try {
+        spec.onChannelError?.(err);
+      } catch (listenerErr) {
+        this.host.logger.error({ err: listenerErr }, 'an onChannelError listener threw');
+      }
+    });
     channel.on('close', () => {
       this.host.openChannels.delete(channel);
       this.batchers.delete(channel);
