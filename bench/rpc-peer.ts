@@ -1,6 +1,6 @@
 // The service side of bench/rpc.ts, run as its own process so caller and service do not
 // share an event loop (as in production, and as the numbers to beat were measured).
-//   tsx bench/rpc-peer.ts <enoki|enoki-otel|enoki-otlp|raw|raw-minimal> <amqp uri> <exchange> <prefetch>
+//   tsx bench/rpc-peer.ts <enoki|enoki-transient|enoki-msgpack|enoki-otel|enoki-otel-noctx|enoki-otlp|raw|raw-minimal> <amqp uri> <exchange> <prefetch>
 // Prints "ready" when consuming; exits on SIGTERM.
 //
 // Traced modes (OpenTelemetry, every call sampled):
@@ -22,10 +22,26 @@ class BenchService {
   @rpc hello(name: string) {
     return `Hello, ${name}!`;
   }
+  /** The inference case: a large float array in, a small answer out (number[] by JSON, Float32Array by msgpack). */
+  @rpc sum(values: ArrayLike<number>) {
+    let total = 0;
+    for (let i = 0; i < values.length; i++) total += values[i]!;
+    return total;
+  }
 }
 
-if (mode.startsWith('enoki')) {
-  const config = loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, max_workers: prefetch, LOGGING: { level: 'warn' } });
+/** The service's settings per enoki mode (replies follow the request's SERIALIZER anyway). */
+const ENOKI_MODES: Record<string, object> = {
+  enoki: {},
+  'enoki-transient': { DELIVERY_MODE: 'transient', PUBLISH_CONFIRMS: false },
+  'enoki-msgpack': { SERIALIZER: 'msgpack' },
+  'enoki-otel': {},
+  'enoki-otel-noctx': {},
+  'enoki-otlp': {},
+};
+
+if (mode in ENOKI_MODES) {
+  const config = loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, max_workers: prefetch, MAX_MESSAGE_SIZE: 64 * 1024 * 1024, LOGGING: { level: 'warn' }, ...ENOKI_MODES[mode] });
   const discarding = mode === 'enoki-otel' ? registerDiscardingSdk() : mode === 'enoki-otel-noctx' ? registerDiscardingSdk(false) : null;
   const sdk = discarding ?? (mode === 'enoki-otlp' ? await startOtelSdk(['bench_service'], createLogger(config.LOGGING)) : null);
   const runner = new ServiceRunner(config);

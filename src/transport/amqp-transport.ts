@@ -248,7 +248,7 @@ export class AmqpTransport implements Transport {
   async publish(exchange: string, routingKey: string, body: Buffer, options: PublishOptions, waitMs?: number): Promise<void> {
     this.assertOpen();
     const deadline = waitMs === undefined || !Number.isFinite(waitMs) ? Infinity : Date.now() + Math.max(0, waitMs);
-    const { mandatory, ...props } = options;
+    const { mandatory, confirm = true, ...props } = options;
     const target = `${exchange}/${routingKey}`;
     for (;;) {
       this.assertOpen();
@@ -257,7 +257,7 @@ export class AmqpTransport implements Transport {
         await this.waitForConnection(deadline);
         continue;
       }
-      const tracked = mandatory ? this.returns.track(exchange, routingKey, body, props.correlationId) : undefined;
+      const tracked = mandatory && confirm ? this.returns.track(exchange, routingKey, body, props.correlationId) : undefined;
       try {
         const sent = await new Promise<boolean>((resolve, reject) => {
           try {
@@ -287,6 +287,8 @@ export class AmqpTransport implements Transport {
                 reject(this.confirmFailure(publisher, target, err));
               },
             );
+            // PUBLISH_CONFIRMS false: written to the channel is all the caller waits for.
+            if (!confirm) resolve(true);
           } catch (err) {
             // The channel was closed before this message left: nothing was sent, so it
             // goes again on the next channel. Anything else (a header table too large) is final.
@@ -354,6 +356,14 @@ export class AmqpTransport implements Transport {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Acks still held for the end of this turn go out now, and every consumer channel is
+    // closed before the connection: amqplib's connection.close can reach the socket ahead
+    // of frames other channels queued earlier (its writer favours the emptier stream), and
+    // the broker would then requeue requests whose acks it never saw — they would be
+    // answered twice. A channel's own close is ordered after its acks.
+    this.subscriptions.flushAcks();
+    await this.subscriptions.closeChannels(CHANNEL_CLOSE_MS);
+    if (this.closed) return;
     this.closed = true;
     this.resolveWaiters();
     this.subscriptions.closed();
@@ -370,3 +380,6 @@ export class AmqpTransport implements Transport {
     return scrub(text, this.options.uri, this.displayUri);
   }
 }
+
+/** How long a close waits for the broker to confirm each consumer channel's close (a broker gone silent must not hold it). */
+const CHANNEL_CLOSE_MS = 2_000;
