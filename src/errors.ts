@@ -113,6 +113,11 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     internal: true,
   },
+  ENOKI_ERR_METRICS_LISTEN: {
+    message: 'cannot serve metrics on METRICS_ADDRESS %s: %s. Next: choose a free port, or unset METRICS_ADDRESS to run without metrics',
+    retryable: false,
+    internal: true,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** One of enoki's error codes, the keys of {@link ERROR_CATALOGUE}. */

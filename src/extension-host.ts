@@ -23,6 +23,8 @@ export interface WorkerOutcome {
   result: unknown;
   /** What the method threw (or the error that kept it from running, such as a failed getDependency); undefined on success. */
   error: Error | undefined;
+  /** Milliseconds the call waited for one of max_workers slots before it began (0: one was free). */
+  slotWaitMs?: number;
 }
 
 /** How an entrypoint starts a call: who it is, what context it carries, how it answers. */

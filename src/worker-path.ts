@@ -93,11 +93,14 @@ export class WorkerPath {
   }
 
   private async runQueued(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
-    return this.runWorker(await this.slots.acquire(), method, args, options);
+    // Only a call that had to queue reads the clock: the hot path stays as it was.
+    const queuedAt = performance.now();
+    const release = await this.slots.acquire();
+    return this.runWorker(release, method, args, options, performance.now() - queuedAt);
   }
 
   /** One call, from its slot (`release`) to onWorkerDone; releases the slot when done. */
-  private async runWorker(release: () => void, method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
+  private async runWorker(release: () => void, method: MethodDefinition, args: unknown[], options: SpawnOptions, slotWaitMs = 0): Promise<WorkerOutcome> {
     const ctx = new WorkerContext({
       serviceName: this.host.serviceName,
       methodName: method.methodName,
@@ -154,7 +157,7 @@ export class WorkerPath {
         this.workerFinished();
       }
     }
-    const outcome: WorkerOutcome = { ctx, result, error };
+    const outcome: WorkerOutcome = { ctx, result, error, slotWaitMs };
     for (const listener of this.workerDoneListeners) {
       try {
         listener(outcome);

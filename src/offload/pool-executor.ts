@@ -27,6 +27,7 @@ import { locateModule, moduleUrl } from './locate-module.js';
 import { isPlainData } from './plain-data.js';
 import { acquirePool, releasePool, type SharedPool } from './shared-pool.js';
 import { rebuildThreadError } from './thread-error.js';
+import { emitObserved, observingPoolTasks } from '../observed-events.js';
 
 let nextKey = 1;
 
@@ -153,6 +154,9 @@ class PoolCall {
   private reject!: (err: Error) => void;
   private done = false;
   private started = false;
+  /** performance.now() when the task was posted, and when its thread reported its start (metrics). */
+  private readonly postedAt: number | undefined;
+  private startedAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private bridge: DependencyBridge | null = null;
 
@@ -179,6 +183,10 @@ class PoolCall {
       else remotes.push(name);
     }
     const timeout = this.method.cpuBound?.timeout;
+    // Metrics need the wait/run split; a start report is one more message per task, so
+    // it is asked for only when someone listens (or the timeout error needs it).
+    const timed = observingPoolTasks();
+    if (timed) this.postedAt = performance.now();
     const task: CallTask = {
       kind: 'call',
       ...ref,
@@ -187,7 +195,7 @@ class PoolCall {
       args: request.args,
       values,
       remotes,
-      reportStart: timeout !== undefined,
+      reportStart: timeout !== undefined || timed,
       batched: this.method.batched !== undefined,
     };
     if (timeout !== undefined) {
@@ -216,6 +224,8 @@ class PoolCall {
     switch (message.kind) {
       case 'started':
         this.started = true;
+        this.startedAt = performance.now();
+        this.pool.busy++;
         break;
       case 'port':
         this.bridge = new DependencyBridge(message.port, this.request.dependencies);
@@ -248,6 +258,13 @@ class PoolCall {
 
   private end(): void {
     this.done = true;
+    if (this.started) this.pool.busy--;
+    if (this.postedAt !== undefined) {
+      const now = performance.now();
+      const waitMs = (this.startedAt ?? now) - this.postedAt;
+      const runMs = this.startedAt === undefined ? undefined : now - this.startedAt;
+      emitObserved({ kind: 'pool_task', service: this.request.ctx.serviceName, method: this.method.methodName, waitMs, runMs });
+    }
     clearTimeout(this.timer);
     this.pool.forget(this.key);
     this.bridge?.close();

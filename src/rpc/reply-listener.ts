@@ -18,6 +18,7 @@ import { EnokiError, isEnokiError, RpcTimeout, UnknownService } from '../errors.
 import { UnroutableError, type PublishOptions, type Subscription, type Transport } from '../transport/transport.js';
 import { headersFromContext, type ContextData } from '../context-headers.js';
 import { decodeReply, deserializeError, encodeRequest, JSON_CONTENT_TYPE } from './wire.js';
+import { emitObserved } from '../observed-events.js';
 
 const REPLY_QUEUE_EXPIRES_MS = 300_000;
 
@@ -60,7 +61,7 @@ export class ReplyListener {
   constructor(
     private readonly transport: Transport,
     private readonly exchange: string,
-    owner: string,
+    private readonly owner: string,
     private readonly logger: Logger,
   ) {
     this.queueName = `rpc.reply-${owner}-${this.routingKey}`;
@@ -88,6 +89,7 @@ export class ReplyListener {
             // A reply after its call timed out, or a second reply to a redelivered
             // request (at-least-once): the caller has what it needs, drop it.
             this.logger.debug({ correlationId }, 'dropped a reply for no pending call (late or duplicate)');
+            emitObserved({ kind: 'reply_dropped', service: this.owner, reason: 'late_or_duplicate' });
             return;
           }
           this.settle(correlationId!);

@@ -26,6 +26,7 @@ import type { MethodDefinition } from '../service-definition.js';
 import { bindArguments } from '../signature.js';
 import type { InboundMessage, Subscription, Transport } from '../transport/transport.js';
 import { contextFromHeaders } from '../context-headers.js';
+import { emitObserved } from '../observed-events.js';
 import { decodeRequest, encodeReply, JSON_CONTENT_TYPE, serializeError } from './wire.js';
 
 /** nameko's answer for a result its serializer cannot encode. */
@@ -101,11 +102,13 @@ export class RpcConsumer implements Entrypoint {
     // queue) must not be read as one by slicing.
     const methodName = routingKey.startsWith(prefix) ? routingKey.slice(prefix.length) : null;
     const log = container.logger;
+    if (message.redelivered) emitObserved({ kind: 'redelivered', service: container.serviceName });
 
     if (!replyTo) {
       // nameko crashes its consumer here. A reply cannot be sent, and requeueing would
       // loop forever, so the message is dropped (dead-lettered if the queue has a DLX).
       log.warn({ routingKey, correlationId, reason: 'no reply_to' }, 'rejected an RPC request without reply_to: nowhere to send a reply');
+      emitObserved({ kind: 'malformed', service: container.serviceName, reason: 'NoReplyTo' });
       message.nack(false);
       return;
     }
@@ -148,6 +151,7 @@ export class RpcConsumer implements Entrypoint {
         await publishReply(body);
       } catch (err) {
         if (isEnokiError(err, 'ENOKI_ERR_DISCONNECTED')) {
+          emitObserved({ kind: 'reply_dropped', service: container.serviceName, reason: 'not_confirmed' });
           log.warn({ routingKey, correlationId, reason: (err as Error).message }, 'reply not confirmed: the request returns to its queue and is answered again');
           return;
         }
@@ -166,6 +170,7 @@ export class RpcConsumer implements Entrypoint {
       message.ack();
     };
     const rejectCall = async (error: Error): Promise<void> => {
+      emitObserved({ kind: 'malformed', service: container.serviceName, reason: error.name });
       log.warn({ routingKey, correlationId, reason: `${error.name}: ${error.message}` }, 'RPC request refused');
       await answer(undefined, error);
     };
