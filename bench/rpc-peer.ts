@@ -1,6 +1,7 @@
 // The service side of bench/rpc.ts, run as its own process so caller and service do not
 // share an event loop (as in production, and as the numbers to beat were measured).
-//   tsx bench/rpc-peer.ts <enoki|raw|raw-minimal> <amqp uri> <exchange> <prefetch>
+//   tsx bench/rpc-peer.ts <enoki|enoki-metrics|raw|raw-minimal> <amqp uri> <exchange> <prefetch>
+// enoki-metrics is enoki with METRICS_ADDRESS set, scraped once a second (a busy Prometheus).
 // Prints "ready" when consuming; exits on SIGTERM.
 
 import amqp from 'amqplib';
@@ -16,11 +17,16 @@ class BenchService {
   }
 }
 
-if (mode === 'enoki') {
-  const runner = new ServiceRunner(loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, max_workers: prefetch, LOGGING: { level: 'warn' } }));
+if (mode === 'enoki' || mode === 'enoki-metrics') {
+  const metrics = mode === 'enoki-metrics' ? { METRICS_ADDRESS: '127.0.0.1:0' } : {};
+  const runner = new ServiceRunner(loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, max_workers: prefetch, LOGGING: { level: 'warn' }, ...metrics }));
   runner.add(BenchService);
   await runner.start();
-  process.once('SIGTERM', () => void runner.stop().then(() => process.exit(0)));
+  const scraper = runner.metricsAddress && setInterval(() => void fetch(`${runner.metricsAddress!.url}/metrics`).then((r) => r.text()), 1000);
+  process.once('SIGTERM', () => {
+    clearInterval(scraper);
+    void runner.stop().then(() => process.exit(0));
+  });
 } else {
   // The practical limit: the same request/reply with plain amqplib. 'raw' does the same
   // protocol work as enoki (persistent messages, reply confirmed before the request is

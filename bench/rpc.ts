@@ -2,7 +2,11 @@
 // request/reply on the same broker in the same run. Caller and service are separate
 // processes. Every connection has noDelay (Nagle off), or the comparison means nothing.
 //
-//   npx tsx bench/rpc.ts [--calls 20000] [--uri amqp://guest:guest@127.0.0.1:5672]
+// `enoki-metrics` is the same enoki service with METRICS_ADDRESS set and scraped once a
+// second; its row against `enoki` (run back to back, same process, same broker) is what
+// metrics cost. `--impls enoki,enoki-metrics` runs only those.
+//
+//   npx tsx bench/rpc.ts [--calls 20000] [--uri amqp://guest:guest@127.0.0.1:5672] [--impls raw-minimal,raw,enoki,enoki-metrics]
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -11,7 +15,13 @@ import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { ClusterRpcProxy, loadConfig } from 'enoki';
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '20000' }, uri: { type: 'string', default: 'amqp://guest:guest@127.0.0.1:5672' } } });
+const { values } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '20000' },
+    uri: { type: 'string', default: 'amqp://guest:guest@127.0.0.1:5672' },
+    impls: { type: 'string', default: 'raw-minimal,raw,enoki,enoki-metrics' },
+  },
+});
 const CALLS = Number(values.calls);
 const URI = values.uri!;
 const CONCURRENCY = [1, 16, 128];
@@ -87,7 +97,7 @@ async function measure(impl: string): Promise<Row[]> {
   const exchange = `bench-rpc-${randomUUID().slice(0, 8)}`;
   const peer = await startPeer(impl, exchange);
   let client: { call: () => Promise<unknown>; close: () => Promise<void> };
-  if (impl === 'enoki') {
+  if (impl.startsWith('enoki')) {
     const rpc = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: URI, rpc_exchange: exchange, LOGGING: { level: 'warn' } }));
     client = { call: () => rpc.bench_service.hello('bench'), close: () => rpc.close() };
   } else {
@@ -116,16 +126,30 @@ async function measure(impl: string): Promise<Row[]> {
 
 console.error(`bench/rpc.ts: ${CALLS} calls per level, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
 const results: Row[] = [];
-for (const impl of ['raw-minimal', 'raw', 'enoki']) results.push(...(await measure(impl)));
+for (const impl of values.impls!.split(',')) results.push(...(await measure(impl)));
 
 const byKey = new Map(results.map((r) => [`${r.impl}@${r.inFlight}`, r]));
 console.log('\n| impl | in flight | calls/s | p50 ms | p99 ms | calls/s vs raw | p50 - raw p50 (ms) |');
 console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
-  const raw = byKey.get(`raw@${r.inFlight}`)!;
-  console.log(
-    `| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${(r.callsPerSec / raw.callsPerSec).toFixed(2)}x | ${(r.p50 - raw.p50).toFixed(3)} |`,
-  );
+  const raw = byKey.get(`raw@${r.inFlight}`);
+  const vsRaw = raw ? `${(r.callsPerSec / raw.callsPerSec).toFixed(2)}x` : '-';
+  const p50VsRaw = raw ? (r.p50 - raw.p50).toFixed(3) : '-';
+  console.log(`| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${vsRaw} | ${p50VsRaw} |`);
+}
+// What metrics cost: enoki with METRICS_ADDRESS (scraped every second) against enoki without.
+if (results.some((r) => r.impl === 'enoki-metrics') && results.some((r) => r.impl === 'enoki')) {
+  console.log('\n| metrics cost | in flight | calls/s off | calls/s on | on / off | p50 ms off | p50 ms on |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const inFlight of CONCURRENCY) {
+    const off = byKey.get(`enoki@${inFlight}`);
+    const on = byKey.get(`enoki-metrics@${inFlight}`);
+    if (!off || !on) continue;
+    console.log(
+      `| enoki-metrics vs enoki | ${inFlight} | ${off.callsPerSec.toFixed(0)} | ${on.callsPerSec.toFixed(0)} | ${(on.callsPerSec / off.callsPerSec).toFixed(3)} | ${off.p50.toFixed(3)} | ${on.p50.toFixed(3)} |`,
+    );
+  }
 }
 console.log(`\nraw = plain amqplib doing enoki's protocol work (persistent messages, durable reply queue, reply confirmed before ack);`);
 console.log('raw-minimal = plain amqplib without those guarantees (transient, exclusive reply queue, ack at once): the floor.');
+console.log('enoki-metrics = enoki with METRICS_ADDRESS set and /metrics scraped once a second.');
