@@ -138,16 +138,21 @@ for (const r of results) {
   console.log(`| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${vsRaw} | ${p50VsRaw} |`);
 }
 // What metrics cost: enoki with METRICS_ADDRESS (scraped every second) against enoki without.
+// Repeat both in --impls (enoki,enoki-metrics,enoki-metrics,enoki) to average out a busy machine.
+const mean = (impl: string, inFlight: number, pick: (r: Row) => number): number | undefined => {
+  const rows = results.filter((r) => r.impl === impl && r.inFlight === inFlight);
+  return rows.length === 0 ? undefined : rows.reduce((sum, r) => sum + pick(r), 0) / rows.length;
+};
 if (results.some((r) => r.impl === 'enoki-metrics') && results.some((r) => r.impl === 'enoki')) {
-  console.log('\n| metrics cost | in flight | calls/s off | calls/s on | on / off | p50 ms off | p50 ms on |');
+  const runs = results.filter((r) => r.impl === 'enoki' && r.inFlight === CONCURRENCY[0]).length;
+  console.log(`\n| metrics cost (mean of ${runs} run${runs > 1 ? 's' : ''} each) | in flight | calls/s off | calls/s on | on / off | p50 ms off | p50 ms on |`);
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const inFlight of CONCURRENCY) {
-    const off = byKey.get(`enoki@${inFlight}`);
-    const on = byKey.get(`enoki-metrics@${inFlight}`);
-    if (!off || !on) continue;
-    console.log(
-      `| enoki-metrics vs enoki | ${inFlight} | ${off.callsPerSec.toFixed(0)} | ${on.callsPerSec.toFixed(0)} | ${(on.callsPerSec / off.callsPerSec).toFixed(3)} | ${off.p50.toFixed(3)} | ${on.p50.toFixed(3)} |`,
-    );
+    const off = mean('enoki', inFlight, (r) => r.callsPerSec)!;
+    const on = mean('enoki-metrics', inFlight, (r) => r.callsPerSec)!;
+    const p50Off = mean('enoki', inFlight, (r) => r.p50)!;
+    const p50On = mean('enoki-metrics', inFlight, (r) => r.p50)!;
+    console.log(`| enoki-metrics vs enoki | ${inFlight} | ${off.toFixed(0)} | ${on.toFixed(0)} | ${(on / off).toFixed(3)} | ${p50Off.toFixed(3)} | ${p50On.toFixed(3)} |`);
   }
 }
 console.log(`\nraw = plain amqplib doing enoki's protocol work (persistent messages, durable reply queue, reply confirmed before ack);`);
