@@ -2,7 +2,8 @@
 // share an event loop (as in production, and as the numbers to beat were measured).
 //   tsx bench/rpc-peer.ts <enoki|enoki-metrics|raw|raw-minimal> <amqp uri> <exchange> <prefetch>
 // enoki-metrics is enoki with METRICS_ADDRESS set, scraped once a second (a busy Prometheus).
-// Prints "ready" when consuming; exits on SIGTERM.
+// Prints "ready" when consuming; on SIGTERM prints "cpu <µs>" (its user + system CPU time
+// since ready: per call, it measures cost even on a machine too busy for calls/s to) and exits.
 
 import amqp from 'amqplib';
 import { loadConfig, rpc, ServiceRunner } from 'enoki';
@@ -25,6 +26,7 @@ if (mode === 'enoki' || mode === 'enoki-metrics') {
   const scraper = runner.metricsAddress && setInterval(() => void fetch(`${runner.metricsAddress!.url}/metrics`).then((r) => r.text()), 1000);
   process.once('SIGTERM', () => {
     clearInterval(scraper);
+    reportCpu();
     void runner.stop().then(() => process.exit(0));
   });
 } else {
@@ -50,6 +52,14 @@ if (mode === 'enoki' || mode === 'enoki-metrics') {
       consumer.ack(msg);
     }
   });
-  process.once('SIGTERM', () => void conn.close().then(() => process.exit(0)));
+  process.once('SIGTERM', () => {
+    reportCpu();
+    void conn.close().then(() => process.exit(0));
+  });
+}
+const cpuAtReady = process.cpuUsage();
+function reportCpu(): void {
+  const used = process.cpuUsage(cpuAtReady);
+  console.log(`cpu ${used.user + used.system}`);
 }
 console.log('ready');

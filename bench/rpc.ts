@@ -28,6 +28,8 @@ const CONCURRENCY = [1, 16, 128];
 const PREFETCH = 128;
 
 interface Row { impl: string; inFlight: number; callsPerSec: number; p50: number; p99: number }
+/** The service process's CPU time per call served, in µs, per run of an impl. */
+const cpuPerCall: Array<{ impl: string; us: number }> = [];
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -42,10 +44,17 @@ async function startPeer(mode: string, exchange: string): Promise<ChildProcess> 
   return child;
 }
 
-async function stopPeer(child: ChildProcess): Promise<void> {
+/** Stop the peer; resolves with the CPU time (µs) it reports having used since it was ready. */
+async function stopPeer(child: ChildProcess): Promise<number | undefined> {
+  let cpu: number | undefined;
+  child.stdout!.on('data', (d: Buffer) => {
+    const match = /cpu (\d+)/.exec(d.toString());
+    if (match) cpu = Number(match[1]);
+  });
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   await exited;
+  return cpu;
 }
 
 /** Run `total` calls with `inFlight` concurrent callers; return per-call latencies in ms. */
@@ -104,17 +113,21 @@ async function measure(impl: string): Promise<Row[]> {
     client = await rawCaller(exchange, impl === 'raw');
   }
   const rows: Row[] = [];
+  let served = 0;
   try {
     await drive(client.call, 2000, 16); // warm-up: JIT, connections, queue creation
+    served += 2000;
     for (const inFlight of CONCURRENCY) {
       const total = inFlight === 1 ? Math.min(CALLS, 5000) : CALLS;
       const { elapsed, latencies } = await drive(client.call, total, inFlight);
+      served += total;
       rows.push({ impl, inFlight, callsPerSec: total / (elapsed / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
       process.stderr.write(`  ${impl} at ${inFlight} in flight: ${(total / (elapsed / 1000)).toFixed(0)} calls/s\n`);
     }
   } finally {
     await client.close();
-    await stopPeer(peer);
+    const cpu = await stopPeer(peer);
+    if (cpu !== undefined && served > 0) cpuPerCall.push({ impl, us: cpu / served });
     const conn = await amqp.connect(URI);
     const ch = await conn.createChannel();
     await ch.deleteQueue('rpc-bench_service');
@@ -153,6 +166,15 @@ if (results.some((r) => r.impl === 'enoki-metrics') && results.some((r) => r.imp
     const p50Off = mean('enoki', inFlight, (r) => r.p50)!;
     const p50On = mean('enoki-metrics', inFlight, (r) => r.p50)!;
     console.log(`| enoki-metrics vs enoki | ${inFlight} | ${off.toFixed(0)} | ${on.toFixed(0)} | ${(on / off).toFixed(3)} | ${p50Off.toFixed(3)} | ${p50On.toFixed(3)} |`);
+  }
+  // CPU per call is what metrics add to the service; unlike calls/s it holds on a busy machine.
+  const cpu = (impl: string): number[] => cpuPerCall.filter((c) => c.impl === impl).map((c) => c.us);
+  const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const [off, on] = [cpu('enoki'), cpu('enoki-metrics')];
+  if (off.length > 0 && on.length > 0) {
+    console.log('\n| service CPU per call | off (µs) | on (µs) | on / off | runs |');
+    console.log('|---|---:|---:|---:|---:|');
+    console.log(`| enoki-metrics vs enoki | ${avg(off).toFixed(1)} | ${avg(on).toFixed(1)} | ${(avg(on) / avg(off)).toFixed(3)} | ${off.map((x) => x.toFixed(0)).join(' ')} / ${on.map((x) => x.toFixed(0)).join(' ')} |`);
   }
 }
 console.log(`\nraw = plain amqplib doing enoki's protocol work (persistent messages, durable reply queue, reply confirmed before ack);`);
