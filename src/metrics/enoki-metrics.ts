@@ -6,7 +6,8 @@
 // Labels are bounded: service and method names, the entrypoint kind, an HTTP route's
 // pattern (never its path), error class names. No call ids, no arguments.
 
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Metric, Registry } from 'prom-client';
+import { FastCounter, FastHistogram } from './hot-path-metrics.js';
 
 /** prom-client, loaded only when metrics are on: importing it costs ~50 ms, and every pool thread imports enoki. */
 export type PromClient = typeof import('prom-client');
@@ -20,9 +21,10 @@ const WAIT_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 
 export class EnokiMetrics {
   /** The registry /metrics serves. */
   readonly registry: Registry;
-  readonly calls: Counter<string>;
-  readonly callDuration: Histogram<string>;
-  readonly slotWait: Histogram<string>;
+  /** Per-call metrics are handles-based (hot-path-metrics.ts): every call records them. */
+  readonly calls: FastCounter;
+  readonly callDuration: FastHistogram;
+  readonly slotWait: FastHistogram;
   readonly workersInFlight: Gauge<string>;
   readonly workersWaiting: Gauge<string>;
   readonly maxWorkers: Gauge<string>;
@@ -42,26 +44,10 @@ export class EnokiMetrics {
 
   constructor(prom: PromClient) {
     const registry = (this.registry = new prom.Registry());
-    this.calls = new prom.Counter({
-      name: 'enoki_calls_total',
-      help: 'Calls finished, by service, method, entrypoint kind, HTTP route pattern ("" for other kinds) and outcome (ok, error, expected_error).',
-      labelNames: ['service', 'method', 'entrypoint', 'route', 'outcome'] as const,
-      registers: [registry],
-    });
-    this.callDuration = new prom.Histogram({
-      name: 'enoki_call_duration_seconds',
-      help: 'Time from a call getting its worker slot to its end (answer sent, hooks run).',
-      labelNames: ['service', 'method', 'entrypoint', 'route'] as const,
-      buckets: CALL_BUCKETS,
-      registers: [registry],
-    });
-    this.slotWait = new prom.Histogram({
-      name: 'enoki_worker_slot_wait_seconds',
-      help: 'Time a call waited for one of the service\'s max_workers slots (0 when one was free).',
-      labelNames: ['service'] as const,
-      buckets: WAIT_BUCKETS,
-      registers: [registry],
-    });
+    this.calls = new FastCounter('enoki_calls_total', 'Calls finished, by service, method, entrypoint kind, HTTP route pattern ("" for other kinds) and outcome (ok, error, expected_error).', ['service', 'method', 'entrypoint', 'route', 'outcome']);
+    this.callDuration = new FastHistogram('enoki_call_duration_seconds', 'Time from a call getting its worker slot to its end (answer sent, hooks run).', ['service', 'method', 'entrypoint', 'route'], CALL_BUCKETS);
+    this.slotWait = new FastHistogram('enoki_worker_slot_wait_seconds', 'Time a call waited for one of the service\'s max_workers slots (0 when one was free).', ['service'], WAIT_BUCKETS);
+    for (const metric of [this.calls, this.callDuration, this.slotWait]) registry.registerMetric(metric as unknown as Metric);
     this.workersInFlight = new prom.Gauge({
       name: 'enoki_workers_in_flight',
       help: 'Calls holding a worker slot now (at most enoki_max_workers).',

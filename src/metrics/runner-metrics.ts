@@ -4,11 +4,12 @@
 // already live (the worker path's count, the pool, the loop watchdog). Also readiness:
 // whether every service is running with its broker connection up.
 //
-// Per call this costs one counter increment and two histogram observations, on label
-// objects made once per series (bench/rpc.ts measures it against metrics off).
+// Per call this costs one counter increment and two histogram observations on series
+// handles found once per label set (hot-path-metrics.ts; bench/metrics-overhead.ts and
+// bench/rpc.ts measure it against metrics off).
 
 import type { Logger } from 'pino';
-import type { Counter, Gauge, Histogram } from 'prom-client';
+import type { Gauge } from 'prom-client';
 import { ExpectedError } from '../errors.js';
 import type { WorkerOutcome } from '../extension-host.js';
 import { takeLoopDelayStats } from '../loop-watchdog-lease.js';
@@ -18,6 +19,7 @@ import type { ServiceContainer } from '../service-container.js';
 import type { MethodDefinition } from '../service-definition.js';
 import type { Transport } from '../transport/transport.js';
 import type { EnokiMetrics } from './enoki-metrics.js';
+import type { CounterSeries, HistogramSeries } from './hot-path-metrics.js';
 import { HttpRouteLabels } from './http-route.js';
 
 /** What the metrics read of a runner: its containers and its logger. */
@@ -32,13 +34,12 @@ export interface Readiness {
   body: { status: 'ready' } | { status: 'not ready'; reason: 'starting' | 'stopping' | 'stopped' | 'reconnecting'; service?: string };
 }
 
-type CallLabels = { service: string; method: string; entrypoint: string; route: string };
 type Outcome = 'ok' | 'error' | 'expected_error';
 
-/** One (method, entrypoint, route) series: its label objects, made once. */
+/** One (method, entrypoint, route) of a service: its series handles. */
 interface CallSeries {
-  duration: CallLabels;
-  outcomes: Record<Outcome, CallLabels & { outcome: Outcome }>;
+  duration: HistogramSeries;
+  outcomes: Record<Outcome, CounterSeries>;
 }
 
 /** Metrics and readiness of one runner's services. */
@@ -100,9 +101,9 @@ export class RunnerMetrics {
     const service = container.serviceName;
     const methods = container.definition.methods;
     const routes = new HttpRouteLabels();
-    // method name -> entrypoint kind -> route -> series
+    // method name -> entrypoint kind -> route -> series handles, found once per label set.
     const series = new Map<string, Map<string, Map<string, CallSeries>>>();
-    const slotLabels = { service };
+    const waited = slotWait.seriesFor({ service });
     const seriesFor = (method: string, entrypoint: string, route: string): CallSeries => {
       let byKind = series.get(method);
       if (!byKind) series.set(method, (byKind = new Map()));
@@ -110,10 +111,14 @@ export class RunnerMetrics {
       if (!byRoute) byKind.set(entrypoint, (byRoute = new Map()));
       let found = byRoute.get(route);
       if (!found) {
-        const duration = { service, method, entrypoint, route };
+        const labels = { service, method, entrypoint, route };
         found = {
-          duration,
-          outcomes: { ok: { ...duration, outcome: 'ok' }, error: { ...duration, outcome: 'error' }, expected_error: { ...duration, outcome: 'expected_error' } },
+          duration: callDuration.seriesFor(labels),
+          outcomes: {
+            ok: calls.seriesFor({ ...labels, outcome: 'ok' }),
+            error: calls.seriesFor({ ...labels, outcome: 'error' }),
+            expected_error: calls.seriesFor({ ...labels, outcome: 'expected_error' }),
+          },
         };
         byRoute.set(route, found);
       }
@@ -123,10 +128,10 @@ export class RunnerMetrics {
       const { ctx, error } = outcome;
       const definition = methods.get(ctx.methodName);
       const route = ctx.entrypoint === 'http' ? routes.label(ctx, definition) : '';
-      const labels = seriesFor(ctx.methodName, ctx.entrypoint, route);
-      (calls as Counter<string>).inc(labels.outcomes[outcomeOf(error, definition)]);
-      (callDuration as Histogram<string>).observe(labels.duration, (performance.now() - ctx.startedAt) / 1000);
-      (slotWait as Histogram<string>).observe(slotLabels, (outcome.slotWaitMs ?? 0) / 1000);
+      const handles = seriesFor(ctx.methodName, ctx.entrypoint, route);
+      handles.outcomes[outcomeOf(error, definition)].value++;
+      callDuration.observe(handles.duration, (performance.now() - ctx.startedAt) / 1000);
+      slotWait.observe(waited, (outcome.slotWaitMs ?? 0) / 1000);
     });
   }
 
