@@ -103,7 +103,7 @@ export class FastHistogram extends FastMetric<HistogramSeries> {
       let cumulative = 0;
       for (let i = 0; i <= this.buckets.length; i++) {
         cumulative += series.counts[i]!;
-        values.push({ labels: { ...labels, le: i < this.buckets.length ? this.buckets[i]! : '+Inf' }, value: cumulative, metricName: `${this.name}_bucket` });
+        values.push({ labels: { le: i < this.buckets.length ? this.buckets[i]! : '+Inf', ...labels }, value: cumulative, metricName: `${this.name}_bucket` });
       }
       values.push({ labels, value: series.sum, metricName: `${this.name}_sum` });
       values.push({ labels, value: series.count, metricName: `${this.name}_count` });
