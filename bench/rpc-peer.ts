@@ -1,7 +1,8 @@
 // The service side of bench/rpc.ts, run as its own process so caller and service do not
 // share an event loop (as in production, and as the numbers to beat were measured).
 //   tsx bench/rpc-peer.ts <enoki|enoki-metrics|raw|raw-minimal> <amqp uri> <exchange> <prefetch>
-// enoki-metrics is enoki with METRICS_ADDRESS set, scraped once a second (a busy Prometheus).
+// enoki-metrics is enoki with METRICS_ADDRESS set; it prints "metrics <url>" for the caller
+// to scrape (from outside, as Prometheus does: a scraper here would bill its own fetch).
 // Prints "ready" when consuming; on SIGTERM prints "cpu <µs>" (its user + system CPU time
 // since ready: per call, it measures cost even on a machine too busy for calls/s to) and exits.
 
@@ -23,9 +24,8 @@ if (mode === 'enoki' || mode === 'enoki-metrics') {
   const runner = new ServiceRunner(loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, max_workers: prefetch, LOGGING: { level: 'warn' }, ...metrics }));
   runner.add(BenchService);
   await runner.start();
-  const scraper = runner.metricsAddress && setInterval(() => void fetch(`${runner.metricsAddress!.url}/metrics`).then((r) => r.text()), 1000);
+  if (runner.metricsAddress) console.log(`metrics ${runner.metricsAddress.url}`);
   process.once('SIGTERM', () => {
-    clearInterval(scraper);
     reportCpu();
     void runner.stop().then(() => process.exit(0));
   });

@@ -35,13 +35,18 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function startPeer(mode: string, exchange: string): Promise<ChildProcess> {
+async function startPeer(mode: string, exchange: string): Promise<{ child: ChildProcess; metricsUrl?: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/rpc-peer.ts', mode, URI, exchange, String(PREFETCH)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let metricsUrl: string | undefined;
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+    child.stdout!.on('data', (d: Buffer) => {
+      const text = d.toString();
+      metricsUrl ??= /metrics (\S+)/.exec(text)?.[1];
+      if (text.includes('ready')) resolve();
+    });
     child.once('exit', (code) => reject(new Error(`${mode} peer exited with ${code}`)));
   });
-  return child;
+  return { child, metricsUrl };
 }
 
 /** Stop the peer; resolves with the CPU time (µs) it reports having used since it was ready. */
@@ -104,7 +109,9 @@ async function rawCaller(exchange: string, durable: boolean) {
 
 async function measure(impl: string): Promise<Row[]> {
   const exchange = `bench-rpc-${randomUUID().slice(0, 8)}`;
-  const peer = await startPeer(impl, exchange);
+  const { child: peer, metricsUrl } = await startPeer(impl, exchange);
+  // Scraped once a second from here, a busy Prometheus's rate (15 s is usual).
+  const scraper = metricsUrl ? setInterval(() => void fetch(`${metricsUrl}/metrics`).then((r) => r.text()), 1000) : undefined;
   let client: { call: () => Promise<unknown>; close: () => Promise<void> };
   if (impl.startsWith('enoki')) {
     const rpc = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: URI, rpc_exchange: exchange, LOGGING: { level: 'warn' } }));
@@ -125,6 +132,7 @@ async function measure(impl: string): Promise<Row[]> {
       process.stderr.write(`  ${impl} at ${inFlight} in flight: ${(total / (elapsed / 1000)).toFixed(0)} calls/s\n`);
     }
   } finally {
+    clearInterval(scraper);
     await client.close();
     const cpu = await stopPeer(peer);
     if (cpu !== undefined && served > 0) cpuPerCall.push({ impl, us: cpu / served });
