@@ -312,6 +312,12 @@ export const CONFIG_SCHEMA = z.looseObject({
   METRICS_ADDRESS: setting(metricsAddress, (): string | null => null),
   rpc_exchange: setting(text, () => 'nameko-rpc'),
   max_workers: setting(integer(1), () => 10),
+  /**
+   * RPC requests whose reply is on its way to the broker, awaiting its confirm, on top of
+   * the max_workers running: the service queue's prefetch is the sum. 0 = nameko's
+   * prefetch of max_workers (a worker is then held until its reply is confirmed).
+   */
+  MAX_PENDING_REPLIES: setting(integer(0), () => 128),
   parent_calls_tracked: setting(integer(0), () => 10),
   /** Seconds; 0 disables AMQP heartbeats. The AMQP field is an unsigned short. */
   HEARTBEAT: setting(integer(0, 65535), () => 60),

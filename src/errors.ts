@@ -118,6 +118,12 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     internal: true,
   },
+  ENOKI_ERR_CONSUMER_TIMEOUT: {
+    message:
+      'RabbitMQ closed the consumer channel of %s: a request was not acknowledged within the broker\'s consumer_timeout (%s). %s had been running for %s s. The broker requeued it and redelivers it here, where it joins the running call (one execution, one reply); on another instance it would run again. Next: raise consumer_timeout above your longest call (rabbitmq.conf: consumer_timeout = <ms>; RabbitMQ 3.12+ also takes a policy or the x-consumer-timeout queue argument), or split the task',
+    retryable: false,
+    internal: true,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** One of enoki's error codes, the keys of {@link ERROR_CATALOGUE}. */

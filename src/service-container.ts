@@ -264,7 +264,12 @@ export class ServiceContainer<S = unknown> implements ExtensionHost {
     // Inputs waiting for a batch to fill run now: no more calls are coming to fill it.
     this.workers.flushBatches();
     const workersDone = this.workers.idle();
-    const brokerGuard = this.dropRepliesIfBrokerStaysDown(workersDone, graceMs);
+    // Replies are confirmed after their worker is done (the RPC entrypoint's stop waits for
+    // them), so the guard watches the entrypoints too.
+    const brokerGuard = this.dropRepliesIfBrokerStaysDown(
+      Promise.all([workersDone, entrypointsStopped]).then(() => undefined),
+      graceMs,
+    );
     if (this.offload) {
       const offload = await this.offload.catch(() => undefined);
       // Pool tasks get the grace period; past it they are aborted and handed back
@@ -337,11 +342,11 @@ export class ServiceContainer<S = unknown> implements ExtensionHost {
    * to answer. So the connection is closed, the replies waiting for it are dropped (each
    * logged), and the stop goes on. A transport handed in by the caller is the caller's.
    */
-  private async dropRepliesIfBrokerStaysDown(workersDone: Promise<void>, graceMs: number): Promise<void> {
+  private async dropRepliesIfBrokerStaysDown(callsDone: Promise<void>, graceMs: number): Promise<void> {
     const transport = this.options.transport ? undefined : await this.peekTransport();
     if (!transport) return;
     let finished = false;
-    void workersDone.then(() => (finished = true));
+    void callsDone.then(() => (finished = true));
     let downSince: number | undefined;
     while (!finished) {
       if (transport.connected) downSince = undefined;
@@ -355,7 +360,7 @@ export class ServiceContainer<S = unknown> implements ExtensionHost {
         await this.closeTransport();
         return;
       }
-      await Promise.race([workersDone, new Promise((resolve) => setTimeout(resolve, BROKER_CHECK_MS).unref())]);
+      await Promise.race([callsDone, new Promise((resolve) => setTimeout(resolve, BROKER_CHECK_MS).unref())]);
     }
   }
 

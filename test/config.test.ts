@@ -71,6 +71,7 @@ WEB_SERVER_ADDRESS: 127.0.0.1:9000
 METRICS_ADDRESS: 127.0.0.1:9464
 rpc_exchange: my-rpc
 max_workers: 4
+MAX_PENDING_REPLIES: 16
 parent_calls_tracked: 0
 HEARTBEAT: 0
 STARTUP_TIMEOUT: 5
@@ -87,6 +88,7 @@ AMQP_SSL: { ca: ca.pem, cert: c.pem, key: k.pem, passphrase: pw, reject_unauthor
       METRICS_ADDRESS: '127.0.0.1:9464',
       rpc_exchange: 'my-rpc',
       max_workers: 4,
+      MAX_PENDING_REPLIES: 16,
       parent_calls_tracked: 0,
       HEARTBEAT: 0,
       STARTUP_TIMEOUT: 5,

@@ -51,6 +51,7 @@ const PINNED: Record<string, boolean> = {
   ENOKI_ERR_NO_ENTRYPOINTS: false,
   ENOKI_ERR_BATCH_RESULT: false,
   ENOKI_ERR_METRICS_LISTEN: false,
+  ENOKI_ERR_CONSUMER_TIMEOUT: false,
 };
 
 function sources(dir: string): string[] {
@@ -138,6 +139,7 @@ describe('what callers are told', () => {
         'ENOKI_ERR_CONFIG_INVALID',
         'ENOKI_ERR_CONFIG_VAR',
         'ENOKI_ERR_CONNECT',
+        'ENOKI_ERR_CONSUMER_TIMEOUT',
         'ENOKI_ERR_DISCONNECTED',
         'ENOKI_ERR_DUPLICATE_COPY',
         'ENOKI_ERR_METRICS_LISTEN',

@@ -12,6 +12,14 @@
 // with it, so the broker has put the request back and it will be answered again: the
 // caller drops whichever reply comes second.
 //
+// Throughput: a call holds one of `max_workers` only while its method runs. Its reply then
+// travels to the broker and is confirmed while the next request's method already runs; the
+// request stays unacknowledged until that confirm, as before. The prefetch is therefore
+// max_workers + MAX_PENDING_REPLIES: room for the replies on their way as well as the calls
+// running. Requests delivered while every worker is busy wait here, in order; a graceful
+// stop hands those back to the queue at once (another instance takes them) instead of
+// running them, and then waits until every call it started is answered.
+//
 // A redelivery of a call that is still running in this process (same correlation id and
 // reply_to, `redelivered` set: the broker took it back after a lost channel, or after
 // RabbitMQ's consumer_timeout closed the channel under a long call) is not started again:
@@ -45,6 +53,16 @@ class ReplyNotDelivered extends Error {
   }
 }
 
+/** A call running here: the delivery to acknowledge when it ends (a redelivery that joined it replaces the first). */
+interface RunningCall {
+  delivery: InboundMessage;
+  method: string;
+  startedAt: number;
+}
+
+/** RabbitMQ's channel close for a delivery past consumer_timeout (PRECONDITION_FAILED). */
+const CONSUMER_TIMEOUT = /delivery acknowledgement on channel \d+ timed out/i;
+
 /** Serves every @rpc method of one container (made by the rpc kind in rpc-decorator.ts). */
 export class RpcConsumer implements Entrypoint {
   private subscription: Subscription | null = null;
@@ -52,7 +70,15 @@ export class RpcConsumer implements Entrypoint {
   /** The @rpc methods by wire name. */
   readonly methods = new Map<string, MethodDefinition>();
   /** Calls running here, by correlation id and reply_to: the delivery to acknowledge when each ends. */
-  private readonly running = new Map<string, { delivery: InboundMessage }>();
+  private readonly running = new Map<string, RunningCall>();
+  /** Deliveries being handled whose method has not returned yet (at most max_workers). */
+  private busy = 0;
+  /** Deliveries waiting for `busy` to drop below max_workers, in arrival order. */
+  private readonly waiting: InboundMessage[] = [];
+  /** Deliveries taken and not settled yet (method running, or reply on its way). */
+  private unsettled = 0;
+  private settledWaiters: Array<() => void> = [];
+  private stopping = false;
 
   constructor(
     private readonly container: ExtensionHost,
@@ -80,20 +106,90 @@ export class RpcConsumer implements Entrypoint {
         queue: { name: this.queueName, durable: true, autoDelete: false, exclusive: false },
         exchange: container.config.rpc_exchange,
         bindings: [`${container.serviceName}.*`],
-        prefetch: container.config.max_workers,
+        prefetch: container.config.max_workers + container.config.MAX_PENDING_REPLIES,
+        onChannelError: (err) => this.channelError(err),
       },
-      (message) => {
-        this.handle(message).catch((err) => container.logger.error({ err }, 'unexpected failure handling an RPC request'));
-      },
+      (message) => this.accept(message),
     );
   }
 
+  /**
+   * Graceful: take no more requests, hand back those still waiting for a worker, and
+   * resolve once every call started here is answered (its request acknowledged).
+   */
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.subscription?.cancel();
     this.subscription = null;
+    for (const message of this.waiting.splice(0)) message.nack(true);
+    if (this.unsettled > 0) await new Promise<void>((resolve) => this.settledWaiters.push(resolve));
   }
 
-  private async handle(message: InboundMessage): Promise<void> {
+  /** Forced: the connection is about to close, and the broker requeues whatever is unacknowledged. */
+  kill(): void {
+    this.stopping = true;
+    this.waiting.length = 0;
+    void this.subscription?.cancel();
+    this.subscription = null;
+    this.wakeSettledWaiters();
+  }
+
+  /**
+   * The broker closed our channel. For RabbitMQ's consumer_timeout, say so once, as a coded
+   * error naming the call that outlived it (the longest running) and the fix; the
+   * redelivery that follows joins that call (see the top of this file).
+   */
+  private channelError(err: Error): void {
+    if (!CONSUMER_TIMEOUT.test(err.message)) return;
+    let oldest: RunningCall | undefined;
+    for (const call of this.running.values()) if (!oldest || call.startedAt < oldest.startedAt) oldest = call;
+    const consumerTimeoutMs = Number(/Timeout value used: (\d+)/.exec(err.message)?.[1] ?? NaN);
+    const runningSeconds = oldest ? Math.round((Date.now() - oldest.startedAt) / 1000) : 0;
+    const method = oldest ? `${this.container.serviceName}.${oldest.method}` : `a call of ${this.container.serviceName}`;
+    const coded = new EnokiError('ENOKI_ERR_CONSUMER_TIMEOUT', [
+      `queue ${this.queueName}`,
+      Number.isFinite(consumerTimeoutMs) ? `${consumerTimeoutMs} ms` : 'its value was not given',
+      method,
+      runningSeconds,
+    ]);
+    this.container.logger.error({ code: coded.code, queue: this.queueName, method, runningSeconds, consumerTimeoutMs, calls: this.running.size }, coded.message);
+  }
+
+  /** A delivery: handled now if a worker is free, else queued here in order. */
+  private accept(message: InboundMessage): void {
+    if (this.stopping) {
+      message.nack(true);
+      return;
+    }
+    if (this.busy >= this.container.config.max_workers) {
+      this.waiting.push(message);
+      return;
+    }
+    this.busy++;
+    this.unsettled++;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.busy--;
+      while (!this.stopping && this.waiting.length > 0 && this.busy < this.container.config.max_workers) this.accept(this.waiting.shift()!);
+    };
+    this.handle(message, release)
+      .catch((err) => this.container.logger.error({ err }, 'unexpected failure handling an RPC request'))
+      .finally(() => {
+        release();
+        if (--this.unsettled === 0) this.wakeSettledWaiters();
+      });
+  }
+
+  private wakeSettledWaiters(): void {
+    const waiters = this.settledWaiters;
+    this.settledWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** One request, to its settlement; `release` lets the next request's method run (called once the method returned). */
+  private async handle(message: InboundMessage, release: () => void): Promise<void> {
     const { container } = this;
     const { replyTo, correlationId } = message.properties;
     const { routingKey } = message;
@@ -208,12 +304,19 @@ export class RpcConsumer implements Entrypoint {
     }
 
     const { contextData, callIdStack } = contextFromHeaders(message.properties.headers);
-    this.running.set(key, { delivery: message });
+    this.running.set(key, { delivery: message, method: method.methodName, startedAt: Date.now() });
+    let answered: Promise<void> | undefined;
     await container.spawnWorker(method, args, {
       entrypoint: 'rpc',
       contextData,
       parentCallIdStack: callIdStack,
-      handleResult: (_ctx, result, error) => reply(result, error),
+      handleResult: (_ctx, result, error) => {
+        // Not awaited by the worker: its slot is free while the reply is confirmed.
+        answered = reply(result, error);
+        answered.catch(() => undefined);
+      },
     });
+    release();
+    await answered;
   }
 }

@@ -14,6 +14,7 @@
 
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
+import { AckBatcher } from './ack-batcher.js';
 import { errorText } from './amqp-connection-options.js';
 import type { ConsumeSpec, InboundMessage, Subscription } from './transport.js';
 
@@ -57,6 +58,8 @@ export const MAX_RESTART_DELAY_MS = 30_000;
 
 export class AmqpSubscriptions {
   private readonly subscriptions = new Set<LiveSubscription>();
+  /** The ack batcher of every consumer channel still open. */
+  private readonly batchers = new Map<Channel, AckBatcher>();
 
   constructor(private readonly host: SubscriptionHost) {}
 
@@ -86,6 +89,32 @@ export class AmqpSubscriptions {
     }
   }
 
+  /** Send the acks every channel is holding for the end of the turn (before a close); true if any were sent. */
+  flushAcks(): boolean {
+    let sent = false;
+    for (const batcher of this.batchers.values()) {
+      try {
+        sent = batcher.flush() || sent;
+      } catch {
+        /* closed under us: requeued by the broker */
+      }
+    }
+    return sent;
+  }
+
+  /**
+   * Close every consumer channel, waiting up to `timeoutMs` for the broker: their acks
+   * reach it before the connection's close (see AmqpTransport.close).
+   */
+  async closeChannels(timeoutMs: number): Promise<void> {
+    for (const sub of this.subscriptions) sub.cancelled = true;
+    const closing = [...this.batchers.keys()].map((channel) => channel.close().catch(() => undefined));
+    if (closing.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(closing), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
   /** The transport closed: no restart is pending any more. */
   closed(): void {
     for (const sub of this.subscriptions) if (sub.restartTimer) clearTimeout(sub.restartTimer);
@@ -105,9 +134,17 @@ export class AmqpSubscriptions {
     const stale = (): boolean => sub.model !== model || sub.cancelled || this.host.closed;
     const channel = await model.createChannel();
     this.host.openChannels.add(channel);
-    channel.on('error', (err: Error) => this.host.logger.warn({ queue: spec.queue.name, err: this.host.scrub(err.message) }, 'AMQP consumer channel error'));
+    channel.on('error', (err: Error) => {
+      this.host.logger.warn({ queue: spec.queue.name, err: this.host.scrub(err.message) }, 'AMQP consumer channel error');
+      try {
+        spec.onChannelError?.(err);
+      } catch (listenerErr) {
+        this.host.logger.error({ err: listenerErr }, 'an onChannelError listener threw');
+      }
+    });
     channel.on('close', () => {
       this.host.openChannels.delete(channel);
+      this.batchers.delete(channel);
       // A channel can close alone (a queue deleted under us, the consumer cancelled).
       // Unless the connection went or the subscription ended, consume again on a fresh one.
       if (sub.channel !== channel || sub.cancelled || this.host.closed) return;
@@ -130,6 +167,8 @@ export class AmqpSubscriptions {
     for (const key of spec.bindings) await channel.bindQueue(spec.queue.name, spec.exchange, key);
     if (stale()) return abandon();
     sub.channel = channel;
+    const acks = new AckBatcher(channel);
+    this.batchers.set(channel, acks);
     const { consumerTag } = await channel.consume(spec.queue.name, (msg) => {
       if (msg === null) {
         // The broker cancelled this consumer (its queue was deleted). Closing the channel
@@ -138,7 +177,7 @@ export class AmqpSubscriptions {
         channel.close().catch(() => undefined);
         return;
       }
-      sub.onMessage(this.wrap(channel, msg));
+      sub.onMessage(this.wrap(channel, acks, msg));
     });
     if (sub.cancelled && sub.channel === channel) {
       // cancel() ran while the consume was on its way: it could not cancel it then.
@@ -173,8 +212,9 @@ export class AmqpSubscriptions {
     sub.restartTimer.unref();
   }
 
-  private wrap(channel: Channel, msg: ConsumeMessage): InboundMessage {
+  private wrap(channel: Channel, acks: AckBatcher, msg: ConsumeMessage): InboundMessage {
     let settled = false;
+    const owed = acks.track(msg);
     const live = (): boolean => !settled && !this.host.closed && this.host.openChannels.has(channel);
     const { properties, fields } = msg;
     return {
@@ -193,21 +233,18 @@ export class AmqpSubscriptions {
       routingKey: fields.routingKey,
       redelivered: fields.redelivered,
       // An ack or nack on a channel that is gone would throw; the broker has already
-      // requeued that delivery, so there is nothing left to settle.
+      // requeued that delivery, so there is nothing left to settle. Acks leave at the end
+      // of the turn, coalesced (ack-batcher.ts).
       ack: () => {
         if (!live()) return;
         settled = true;
-        try {
-          channel.ack(msg);
-        } catch {
-          /* closed under us: requeued by the broker */
-        }
+        acks.ack(owed);
       },
       nack: (requeue: boolean) => {
         if (!live()) return;
         settled = true;
         try {
-          channel.nack(msg, false, requeue);
+          acks.nack(owed, requeue);
         } catch {
           /* closed under us: requeued by the broker */
         }

@@ -354,6 +354,14 @@ export class AmqpTransport implements Transport {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Acks still held for the end of this turn go out now, and every consumer channel is
+    // closed before the connection: amqplib's connection.close can reach the socket ahead
+    // of frames other channels queued earlier (its writer favours the emptier stream), and
+    // the broker would then requeue requests whose acks it never saw — they would be
+    // answered twice. A channel's own close is ordered after its acks.
+    this.subscriptions.flushAcks();
+    await this.subscriptions.closeChannels(CHANNEL_CLOSE_MS);
+    if (this.closed) return;
     this.closed = true;
     this.resolveWaiters();
     this.subscriptions.closed();
@@ -370,3 +378,6 @@ export class AmqpTransport implements Transport {
     return scrub(text, this.options.uri, this.displayUri);
   }
 }
+
+/** How long a close waits for the broker to confirm each consumer channel's close (a broker gone silent must not hold it). */
+const CHANNEL_CLOSE_MS = 2_000;

@@ -29,6 +29,12 @@ export interface ConsumeSpec {
   bindings: string[];
   /** Unacknowledged deliveries allowed at once on this consumer; 0 = unlimited. */
   prefetch: number;
+  /**
+   * The broker closed the consumer's channel with an error (a delivery past RabbitMQ's
+   * consumer_timeout, say). The transport consumes again by itself; this is for the
+   * owner's own log, which knows what was running.
+   */
+  onChannelError?: (err: Error) => void;
 }
 
 /** AMQP message properties, as enoki reads and writes them. */
