@@ -36,6 +36,11 @@ export interface SpawnOptions {
   /** The caller's call id stack; this call's id is appended to it. */
   parentCallIdStack?: readonly string[];
   /**
+   * Milliseconds the entrypoint already held the call waiting for a worker (the RPC
+   * consumer queues deliveries while every worker is busy); added to `slotWaitMs`.
+   */
+  waitedMs?: number;
+  /**
    * The entrypoint's answer (RPC reply, HTTP response, event ack), run after the method
    * and before workerResult hooks. An error thrown here is logged; the call still ends.
    */

@@ -157,7 +157,7 @@ export class WorkerPath {
         this.workerFinished();
       }
     }
-    const outcome: WorkerOutcome = { ctx, result, error, slotWaitMs };
+    const outcome: WorkerOutcome = { ctx, result, error, slotWaitMs: options.waitedMs === undefined ? slotWaitMs : slotWaitMs + options.waitedMs };
     for (const listener of this.workerDoneListeners) {
       try {
         listener(outcome);

@@ -82,6 +82,7 @@ describe('counters and histograms', () => {
 
 describe('gauges', () => {
   it('workers in flight rise during slow calls, up to max_workers, and return to 0', async () => {
+    const waitedBefore = total(await scrape(url), 'enoki_worker_slot_wait_seconds_sum', { service: 'metered' });
     const slow = Array.from({ length: 6 }, () => client.metered!.slow!(1500));
     let seen = 0;
     let waiting = 0;
@@ -97,7 +98,8 @@ describe('gauges', () => {
     // A call leaves its slot just after its reply went.
     await expect.poll(async () => total(await scrape(url), 'enoki_workers_in_flight', { service: 'metered' }), { timeout: 5000 }).toBe(0);
     expect(total(await scrape(url), 'enoki_workers_waiting', { service: 'metered' })).toBe(0);
-    // prefetch = max_workers: the broker holds the rest, so waiting for a slot may stay 0 here.
+    // Six 1.5 s calls on four workers: two waited for a worker (in the RPC consumer) about 1.5 s each.
+    expect(total(await scrape(url), 'enoki_worker_slot_wait_seconds_sum', { service: 'metered' }) - waitedBefore).toBeGreaterThan(2);
     expect(waiting).toBeGreaterThanOrEqual(0);
   });
 

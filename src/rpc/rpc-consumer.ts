@@ -75,6 +75,8 @@ export class RpcConsumer implements Entrypoint {
   private busy = 0;
   /** Deliveries waiting for `busy` to drop below max_workers, in arrival order. */
   private readonly waiting: InboundMessage[] = [];
+  /** performance.now() when a delivery had to wait for a worker (only those). */
+  private readonly queuedAt = new WeakMap<InboundMessage, number>();
   /** Deliveries taken and not settled yet (method running, or reply on its way). */
   private unsettled = 0;
   private settledWaiters: Array<() => void> = [];
@@ -163,6 +165,8 @@ export class RpcConsumer implements Entrypoint {
     }
     if (this.busy >= this.container.config.max_workers) {
       this.waiting.push(message);
+      // The worker path reports this wait with the call (metrics' slot wait).
+      this.queuedAt.set(message, performance.now());
       return;
     }
     this.busy++;
@@ -306,10 +310,12 @@ export class RpcConsumer implements Entrypoint {
     const { contextData, callIdStack } = contextFromHeaders(message.properties.headers);
     this.running.set(key, { delivery: message, method: method.methodName, startedAt: Date.now() });
     let answered: Promise<void> | undefined;
+    const queuedAt = this.queuedAt.get(message);
     await container.spawnWorker(method, args, {
       entrypoint: 'rpc',
       contextData,
       parentCallIdStack: callIdStack,
+      waitedMs: queuedAt === undefined ? undefined : performance.now() - queuedAt,
       handleResult: (_ctx, result, error) => {
         // Not awaited by the worker: its slot is free while the reply is confirmed.
         answered = reply(result, error);
