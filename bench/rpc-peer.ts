@@ -1,6 +1,6 @@
 // The service side of bench/rpc.ts, run as its own process so caller and service do not
 // share an event loop (as in production, and as the numbers to beat were measured).
-//   tsx bench/rpc-peer.ts <enoki|enoki-metrics|raw|raw-minimal> <amqp uri> <exchange> <prefetch>
+//   tsx bench/rpc-peer.ts <enoki|enoki-transient|enoki-msgpack|enoki-metrics|raw|raw-minimal> <amqp uri> <exchange> <prefetch>
 // enoki-metrics is enoki with METRICS_ADDRESS set; it prints "metrics <url>" for the caller
 // to scrape (from outside, as Prometheus does: a scraper here would bill its own fetch).
 // Prints "ready" when consuming; on SIGTERM prints "cpu <µs>" (its user + system CPU time
@@ -17,11 +17,26 @@ class BenchService {
   @rpc hello(name: string) {
     return `Hello, ${name}!`;
   }
+  /** The inference case: a large float array in, a small answer out (number[] by JSON, Float32Array by msgpack). */
+  @rpc sum(values: ArrayLike<number>) {
+    let total = 0;
+    for (let i = 0; i < values.length; i++) total += values[i]!;
+    return total;
+  }
 }
 
-if (mode === 'enoki' || mode === 'enoki-metrics') {
-  const metrics = mode === 'enoki-metrics' ? { METRICS_ADDRESS: '127.0.0.1:0' } : {};
-  const runner = new ServiceRunner(loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, max_workers: prefetch, LOGGING: { level: 'warn' }, ...metrics }));
+/** The service's settings per enoki mode (replies follow the request's SERIALIZER anyway). */
+const ENOKI_MODES: Record<string, object> = {
+  enoki: {},
+  'enoki-transient': { DELIVERY_MODE: 'transient', PUBLISH_CONFIRMS: false },
+  'enoki-msgpack': { SERIALIZER: 'msgpack' },
+  'enoki-metrics': { METRICS_ADDRESS: '127.0.0.1:0' },
+};
+
+if (mode in ENOKI_MODES) {
+  const runner = new ServiceRunner(
+    loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, max_workers: prefetch, MAX_MESSAGE_SIZE: 64 * 1024 * 1024, LOGGING: { level: 'warn' }, ...ENOKI_MODES[mode] }),
+  );
   runner.add(BenchService);
   await runner.start();
   if (runner.metricsAddress) console.log(`metrics ${runner.metricsAddress.url}`);

@@ -1,14 +1,22 @@
 // RPC throughput and latency of `hello` through ClusterRpcProxy, beside a raw-amqplib
 // request/reply on the same broker in the same run. Caller and service are separate
 // processes. Every connection has noDelay (Nagle off), or the comparison means nothing.
+// enoki runs three ways: defaults (persistent, confirmed, JSON), DELIVERY_MODE transient
+// with PUBLISH_CONFIRMS false (to compare with raw-minimal), and SERIALIZER msgpack. Then
+// the inference case: a 1 MB float array per request (262144 float32), JSON (a number
+// list) against msgpack (the Float32Array's bytes).
+// Prints markdown tables and writes bench/results/rpc.json (not with --only).
+// Two runs at once on one broker need different vhosts (--uri amqp://.../<vhost>): the
+// service queue is always 'rpc-bench_service', and each run's peer would take the other's calls.
+// enoki-metrics is enoki with METRICS_ADDRESS set, its /metrics scraped once a second from
+// here (as Prometheus would, from outside); with --rounds N, enoki and enoki-metrics run N
+// times each, alternately, and the "metrics cost" tables compare their means: calls/s, and
+// the service's CPU time per call (steadier than calls/s on a busy machine).
 //
-// `enoki-metrics` is the same enoki service with METRICS_ADDRESS set and scraped once a
-// second; its row against `enoki` (run back to back, same process, same broker) is what
-// metrics cost. `--impls enoki,enoki-metrics` runs only those.
-//
-//   npx tsx bench/rpc.ts [--calls 20000] [--uri amqp://guest:guest@127.0.0.1:5672] [--impls raw-minimal,raw,enoki,enoki-metrics]
+//   npx tsx bench/rpc.ts [--calls 20000] [--payload-calls 300] [--only enoki,enoki-metrics] [--rounds 3] [--uri amqp://guest:guest@127.0.0.1:5672]
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -16,24 +24,28 @@ import amqp from 'amqplib';
 import { ClusterRpcProxy, loadConfig } from 'enoki';
 
 const { values } = parseArgs({
-  options: {
-    calls: { type: 'string', default: '20000' },
-    uri: { type: 'string', default: 'amqp://guest:guest@127.0.0.1:5672' },
-    impls: { type: 'string', default: 'raw-minimal,raw,enoki,enoki-metrics' },
-  },
+  options: { calls: { type: 'string', default: '20000' }, 'payload-calls': { type: 'string', default: '300' }, only: { type: 'string' }, rounds: { type: 'string', default: '1' }, uri: { type: 'string', default: 'amqp://guest:guest@127.0.0.1:5672' } },
 });
 const CALLS = Number(values.calls);
+const PAYLOAD_CALLS = Number(values['payload-calls']);
+/** --only enoki,enoki-msgpack: just those rows (quick comparisons; the ratio columns need raw and raw-minimal). */
+const ONLY = values.only?.split(',');
+const wanted = (impl: string): boolean => !ONLY || ONLY.includes(impl);
+const PAYLOAD_CONCURRENCY = [1, 8];
+/** 1 MB of float32: the inference case. */
+const FLOATS = Float32Array.from({ length: 262_144 }, (_, i) => Math.sin(i));
 const URI = values.uri!;
 const CONCURRENCY = [1, 16, 128];
 const PREFETCH = 128;
 
 interface Row { impl: string; inFlight: number; callsPerSec: number; p50: number; p99: number }
-/** The service process's CPU time per call served, in µs, per run of an impl. */
-const cpuPerCall: Array<{ impl: string; us: number }> = [];
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
+
+/** The service process's CPU time per call served, in µs, per run of an impl. */
+const cpuPerCall: Array<{ impl: string; us: number }> = [];
 
 async function startPeer(mode: string, exchange: string): Promise<{ child: ChildProcess; metricsUrl?: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/rpc-peer.ts', mode, URI, exchange, String(PREFETCH)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -107,25 +119,48 @@ async function rawCaller(exchange: string, durable: boolean) {
   return { call, close: () => conn.close() };
 }
 
-async function measure(impl: string): Promise<Row[]> {
+/** The client settings of each enoki row (the peer is started with the same: bench/rpc-peer.ts). */
+const ENOKI_CLIENTS: Record<string, object> = {
+  enoki: {},
+  'enoki-transient': { DELIVERY_MODE: 'transient', PUBLISH_CONFIRMS: false },
+  'enoki-msgpack': { SERIALIZER: 'msgpack' },
+  'enoki-metrics': {},
+};
+
+interface Case {
+  /** Row label. */
+  impl: string;
+  /** bench/rpc-peer.ts mode. */
+  peer: string;
+  /** Client config over the defaults, for enoki clients. */
+  client?: object;
+  /** One call's arguments, for enoki clients: `hello` when absent. */
+  sum?: unknown;
+  levels: number[];
+  calls: number;
+  warmup: number;
+}
+
+async function measure(c: Case): Promise<Row[]> {
+  const { impl } = c;
   const exchange = `bench-rpc-${randomUUID().slice(0, 8)}`;
-  const { child: peer, metricsUrl } = await startPeer(impl, exchange);
+  const { child: peer, metricsUrl } = await startPeer(c.peer, exchange);
   // Scraped once a second from here, a busy Prometheus's rate (15 s is usual).
   const scraper = metricsUrl ? setInterval(() => void fetch(`${metricsUrl}/metrics`).then((r) => r.text()), 1000) : undefined;
   let client: { call: () => Promise<unknown>; close: () => Promise<void> };
-  if (impl.startsWith('enoki')) {
-    const rpc = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: URI, rpc_exchange: exchange, LOGGING: { level: 'warn' } }));
-    client = { call: () => rpc.bench_service.hello('bench'), close: () => rpc.close() };
+  if (c.client) {
+    const rpc = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: URI, rpc_exchange: exchange, LOGGING: { level: 'warn' }, ...c.client }));
+    const call = c.sum === undefined ? () => rpc.bench_service.hello('bench') : () => rpc.bench_service.sum(c.sum);
+    client = { call, close: () => rpc.close() };
   } else {
     client = await rawCaller(exchange, impl === 'raw');
   }
   const rows: Row[] = [];
-  let served = 0;
+  let served = c.warmup;
   try {
-    await drive(client.call, 2000, 16); // warm-up: JIT, connections, queue creation
-    served += 2000;
-    for (const inFlight of CONCURRENCY) {
-      const total = inFlight === 1 ? Math.min(CALLS, 5000) : CALLS;
+    await drive(client.call, c.warmup, Math.min(16, c.warmup)); // warm-up: JIT, connections, queue creation
+    for (const inFlight of c.levels) {
+      const total = inFlight === 1 ? Math.min(c.calls, 5000) : c.calls;
       const { elapsed, latencies } = await drive(client.call, total, inFlight);
       served += total;
       rows.push({ impl, inFlight, callsPerSec: total / (elapsed / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
@@ -135,7 +170,7 @@ async function measure(impl: string): Promise<Row[]> {
     clearInterval(scraper);
     await client.close();
     const cpu = await stopPeer(peer);
-    if (cpu !== undefined && served > 0) cpuPerCall.push({ impl, us: cpu / served });
+    if (cpu !== undefined) cpuPerCall.push({ impl, us: cpu / served });
     const conn = await amqp.connect(URI);
     const ch = await conn.createChannel();
     await ch.deleteQueue('rpc-bench_service');
@@ -147,44 +182,70 @@ async function measure(impl: string): Promise<Row[]> {
 
 console.error(`bench/rpc.ts: ${CALLS} calls per level, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
 const results: Row[] = [];
-for (const impl of values.impls!.split(',')) results.push(...(await measure(impl)));
+for (const impl of ['raw-minimal', 'raw'].filter(wanted)) results.push(...(await measure({ impl, peer: impl, levels: CONCURRENCY, calls: CALLS, warmup: 2000 })));
+const enokiImpls = (ONLY ?? Object.keys(ENOKI_CLIENTS)).filter((impl) => Object.hasOwn(ENOKI_CLIENTS, impl));
+const ROUNDS = Number(values.rounds);
+for (let round = 0; round < ROUNDS; round++) {
+  // Alternate the order each round (ABBA), so neither side always runs on a warmer broker.
+  const order = round % 2 === 0 ? enokiImpls : [...enokiImpls].reverse();
+  for (const impl of order) results.push(...(await measure({ impl, peer: impl, client: ENOKI_CLIENTS[impl], levels: CONCURRENCY, calls: CALLS, warmup: 2000 })));
+}
 
 const byKey = new Map(results.map((r) => [`${r.impl}@${r.inFlight}`, r]));
-console.log('\n| impl | in flight | calls/s | p50 ms | p99 ms | calls/s vs raw | p50 - raw p50 (ms) |');
-console.log('|---|---:|---:|---:|---:|---:|---:|');
+console.log('\n| impl | in flight | calls/s | p50 ms | p99 ms | calls/s vs raw | calls/s vs raw-minimal | p50 - raw p50 (ms) |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
   const raw = byKey.get(`raw@${r.inFlight}`);
-  const vsRaw = raw ? `${(r.callsPerSec / raw.callsPerSec).toFixed(2)}x` : '-';
-  const p50VsRaw = raw ? (r.p50 - raw.p50).toFixed(3) : '-';
-  console.log(`| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${vsRaw} | ${p50VsRaw} |`);
-}
-// What metrics cost: enoki with METRICS_ADDRESS (scraped every second) against enoki without.
-// Repeat both in --impls (enoki,enoki-metrics,enoki-metrics,enoki) to average out a busy machine.
-const mean = (impl: string, inFlight: number, pick: (r: Row) => number): number | undefined => {
-  const rows = results.filter((r) => r.impl === impl && r.inFlight === inFlight);
-  return rows.length === 0 ? undefined : rows.reduce((sum, r) => sum + pick(r), 0) / rows.length;
-};
-if (results.some((r) => r.impl === 'enoki-metrics') && results.some((r) => r.impl === 'enoki')) {
-  const runs = results.filter((r) => r.impl === 'enoki' && r.inFlight === CONCURRENCY[0]).length;
-  console.log(`\n| metrics cost (mean of ${runs} run${runs > 1 ? 's' : ''} each) | in flight | calls/s off | calls/s on | on / off | p50 ms off | p50 ms on |`);
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
-  for (const inFlight of CONCURRENCY) {
-    const off = mean('enoki', inFlight, (r) => r.callsPerSec)!;
-    const on = mean('enoki-metrics', inFlight, (r) => r.callsPerSec)!;
-    const p50Off = mean('enoki', inFlight, (r) => r.p50)!;
-    const p50On = mean('enoki-metrics', inFlight, (r) => r.p50)!;
-    console.log(`| enoki-metrics vs enoki | ${inFlight} | ${off.toFixed(0)} | ${on.toFixed(0)} | ${(on / off).toFixed(3)} | ${p50Off.toFixed(3)} | ${p50On.toFixed(3)} |`);
-  }
-  // CPU per call is what metrics add to the service; unlike calls/s it holds on a busy machine.
-  const cpu = (impl: string): number[] => cpuPerCall.filter((c) => c.impl === impl).map((c) => c.us);
-  const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const [off, on] = [cpu('enoki'), cpu('enoki-metrics')];
-  if (off.length > 0 && on.length > 0) {
-    console.log('\n| service CPU per call | off (µs) | on (µs) | on / off | runs |');
-    console.log('|---|---:|---:|---:|---:|');
-    console.log(`| enoki-metrics vs enoki | ${avg(off).toFixed(1)} | ${avg(on).toFixed(1)} | ${(avg(on) / avg(off)).toFixed(3)} | ${off.map((x) => x.toFixed(0)).join(' ')} / ${on.map((x) => x.toFixed(0)).join(' ')} |`);
-  }
+  const minimal = byKey.get(`raw-minimal@${r.inFlight}`);
+  const ratio = (base: Row | undefined): string => (base ? `${(r.callsPerSec / base.callsPerSec).toFixed(2)}x` : '-');
+  console.log(
+    `| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${ratio(raw)} | ${ratio(minimal)} | ${raw ? (r.p50 - raw.p50).toFixed(3) : '-'} |`,
+  );
 }
 console.log(`\nraw = plain amqplib doing enoki's protocol work (persistent messages, durable reply queue, reply confirmed before ack);`);
-console.log('raw-minimal = plain amqplib without those guarantees (transient, exclusive reply queue, ack at once): the floor.');
+console.log('raw-minimal = plain amqplib without those guarantees (transient, exclusive reply queue, ack at once, nothing waits for a confirm): the floor.');
+console.log('enoki-transient = DELIVERY_MODE transient + PUBLISH_CONFIRMS false (client and service): compare with raw-minimal. enoki-msgpack = SERIALIZER msgpack.');
 console.log('enoki-metrics = enoki with METRICS_ADDRESS set and /metrics scraped once a second.');
+
+// What metrics cost: enoki with METRICS_ADDRESS against enoki without, means over --rounds.
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const rowsOf = (impl: string, inFlight: number): Row[] => results.filter((r) => r.impl === impl && r.inFlight === inFlight);
+if (rowsOf('enoki', CONCURRENCY[0]!).length > 0 && rowsOf('enoki-metrics', CONCURRENCY[0]!).length > 0) {
+  console.log(`\n| metrics cost (mean of ${ROUNDS} run${ROUNDS > 1 ? 's' : ''} each) | in flight | calls/s off | calls/s on | on / off | p50 ms off | p50 ms on |`);
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const inFlight of CONCURRENCY) {
+    const [off, on] = [rowsOf('enoki', inFlight), rowsOf('enoki-metrics', inFlight)];
+    const [a, b] = [mean(off.map((r) => r.callsPerSec)), mean(on.map((r) => r.callsPerSec))];
+    console.log(`| enoki-metrics vs enoki | ${inFlight} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(b / a).toFixed(3)} | ${mean(off.map((r) => r.p50)).toFixed(3)} | ${mean(on.map((r) => r.p50)).toFixed(3)} |`);
+  }
+  const cpu = (impl: string): number[] => cpuPerCall.filter((c) => c.impl === impl).map((c) => c.us);
+  const [off, on] = [cpu('enoki'), cpu('enoki-metrics')];
+  if (off.length > 0 && on.length > 0) {
+    console.log('\n| service CPU per call | off (µs) | on (µs) | on / off | runs off / on |');
+    console.log('|---|---:|---:|---:|---:|');
+    console.log(`| enoki-metrics vs enoki | ${mean(off).toFixed(1)} | ${mean(on).toFixed(1)} | ${(mean(on) / mean(off)).toFixed(3)} | ${off.map((x) => x.toFixed(0)).join(' ')} / ${on.map((x) => x.toFixed(0)).join(' ')} |`);
+  }
+}
+
+// The inference case: both clients call the same JSON-configured service (replies follow the request's format).
+const payload: Row[] = [];
+const payloadWanted = !ONLY || ONLY.includes('payload');
+const payloadCase = { peer: 'enoki', levels: PAYLOAD_CONCURRENCY, calls: PAYLOAD_CALLS, warmup: 20 };
+if (payloadWanted) {
+  payload.push(...(await measure({ ...payloadCase, impl: 'json 1 MB float array', client: {}, sum: Array.from(FLOATS) })));
+  payload.push(...(await measure({ ...payloadCase, impl: 'msgpack 1 MB float array', client: { SERIALIZER: 'msgpack' }, sum: FLOATS })));
+}
+const jsonBytes = Buffer.byteLength(JSON.stringify({ args: [Array.from(FLOATS)], kwargs: {} }));
+console.log(`\n1 MB float32 array per request (JSON body ${(jsonBytes / 1e6).toFixed(1)} MB as a number list, msgpack ${(FLOATS.byteLength / 1e6).toFixed(1)} MB + framing):\n`);
+console.log('| payload | in flight | calls/s | p50 ms | p99 ms | calls/s vs json |');
+console.log('|---|---:|---:|---:|---:|---:|');
+for (const r of payload) {
+  const json = payload.find((p) => p.impl.startsWith('json') && p.inFlight === r.inFlight)!;
+  console.log(`| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${(r.callsPerSec / json.callsPerSec).toFixed(2)}x |`);
+}
+
+const resultsDir = new URL('./results/', import.meta.url);
+mkdirSync(resultsDir, { recursive: true });
+const machine = { cpu: cpus()[0]?.model ?? 'cpu', cores: availableParallelism(), node: process.version, calls: CALLS, payloadCalls: PAYLOAD_CALLS };
+if (!ONLY) writeFileSync(new URL('rpc.json', resultsDir), `${JSON.stringify({ machine, rows: results, payload }, null, 2)}\n`);
+if (!ONLY) console.error('wrote bench/results/rpc.json');

@@ -10,6 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isPlainObject } from './config-substitute.js';
+import { SERIALIZER_NAMES, type SerializerName } from './serializer.js';
 
 /** A snake_case key in camelCase. */
 type Camel<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<Camel<Tail>>}` : S;
@@ -273,6 +274,16 @@ const amqpSsl = z.any().transform((value: unknown, ctx): TlsConfig | null => {
   return delegate(tlsSection, value, ctx);
 });
 
+/** DELIVERY_MODE, loaded. */
+export type DeliveryMode = 'persistent' | 'transient';
+
+// kombu takes the names and the AMQP numbers alike.
+const deliveryMode = z.any().transform((value: unknown, ctx): DeliveryMode => {
+  if (value === 'persistent' || value === 2) return 'persistent';
+  if (value === 'transient' || value === 1) return 'transient';
+  return fail(ctx, '"persistent" (2) or "transient" (1)', value);
+});
+
 const URI_SCHEMES = new Set(['amqp', 'amqps', 'pyamqp', 'memory']);
 
 const amqpUri = text.transform((uri, ctx) => {
@@ -329,6 +340,16 @@ export const CONFIG_SCHEMA = z.looseObject({
   MAX_MESSAGE_SIZE: setting(integer(1), () => 4 * 1024 * 1024),
   /** Send the JS stack in error replies. */
   INCLUDE_REMOTE_STACK: setting(flag, () => false),
+  /**
+   * Body format of the requests, replies to requests without a content type enoki reads,
+   * and events this process sends (nameko's key): 'json' or 'msgpack'. A reply always
+   * uses its request's format.
+   */
+  SERIALIZER: setting(z.enum(SERIALIZER_NAMES, { error: '"json" or "msgpack"' }), (): SerializerName => 'json'),
+  /** AMQP delivery mode of RPC requests and replies: 'persistent' (2, nameko's) or 'transient' (1). */
+  DELIVERY_MODE: setting(deliveryMode, (): DeliveryMode => 'persistent'),
+  /** Wait for the broker's confirm of each RPC request and reply before going on (nameko: always). */
+  PUBLISH_CONFIRMS: setting(flag, () => true),
   LOGGING: setting(logging, (): LoggingConfig => ({ level: 'info', destination: 'stderr', pretty: 'auto' })),
   POOL: setting(pool, () => poolDefaults()),
   AMQP_SSL: setting(amqpSsl, (): TlsConfig | null => null),

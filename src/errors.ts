@@ -96,7 +96,7 @@ export const ERROR_CATALOGUE = {
   ENOKI_ERR_WAIT_TIMEOUT: { message: 'entrypointWaiter: %s did not run%s within %s ms', retryable: true },
   ENOKI_ERR_HTTP_BODY: { message: 'request body could not be read: %s', retryable: false },
   ENOKI_ERR_TESTING_USAGE: { message: '%s: %s', retryable: false },
-  ENOKI_ERR_EVENT_PAYLOAD: { message: 'event payload cannot be carried as JSON: %s', retryable: false },
+  ENOKI_ERR_EVENT_PAYLOAD: { message: 'event payload cannot be carried as JSON or MessagePack: %s', retryable: false },
   ENOKI_ERR_DISPATCHER_CLOSED: { message: 'the event dispatcher was closed; %s cannot be sent', retryable: false },
   ENOKI_ERR_EVENT_SOURCE: { message: '%s: source service %s is not a service name (letters, digits, _ and -)', retryable: false },
   ENOKI_ERR_EVENT_TYPE: { message: '%s: event type %s is not a routing key (a non-empty string of at most 255 bytes)', retryable: false },

@@ -58,7 +58,9 @@ export {
   type TlsConfig,
 } from './config.js';
 export type { ConfigInput } from './config-input.js';
-export type { HttpLimitsConfig } from './config-schema.js';
+export type { HttpLimitsConfig, DeliveryMode } from './config-schema.js';
+export type { SerializerName } from './serializer.js';
+export type { RpcPublishOptions } from './rpc/publish-settings.js';
 export type { BatchedOptions } from './batching.js';
 export { REDACTED, type SensitivePath, type Segment } from './redaction.js';
 export { createLogger, type Logger } from './logger.js';

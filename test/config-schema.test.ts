@@ -148,6 +148,9 @@ describe('environment overrides', () => {
       AMQP_SSL_CERT: 'c.pem',
       AMQP_SSL_KEY: 'k.pem',
       AMQP_SSL_PASSPHRASE: 'pp',
+      SERIALIZER: 'msgpack',
+      DELIVERY_MODE: 'transient',
+      PUBLISH_CONFIRMS: 'false',
     };
     for (const { variable, path } of variables) {
       const raw = values[variable] ?? (variable.endsWith('STACK') || variable.endsWith('UNAUTHORIZED') ? 'false' : '7');

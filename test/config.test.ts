@@ -78,6 +78,9 @@ STARTUP_TIMEOUT: 5
 RPC_TIMEOUT: 2.5
 MAX_MESSAGE_SIZE: 1024
 INCLUDE_REMOTE_STACK: true
+SERIALIZER: msgpack
+DELIVERY_MODE: transient
+PUBLISH_CONFIRMS: false
 LOGGING: { level: debug, destination: /tmp/enoki.log, pretty: false }
 POOL: { threads: 3, idle_timeout: 5, max_queue: 100, max_memory_mb: 256, shutdown_grace: 1.5 }
 AMQP_SSL: { ca: ca.pem, cert: c.pem, key: k.pem, passphrase: pw, reject_unauthorized: false }
@@ -95,6 +98,9 @@ AMQP_SSL: { ca: ca.pem, cert: c.pem, key: k.pem, passphrase: pw, reject_unauthor
       RPC_TIMEOUT: 2.5,
       MAX_MESSAGE_SIZE: 1024,
       INCLUDE_REMOTE_STACK: true,
+      SERIALIZER: 'msgpack',
+      DELIVERY_MODE: 'transient',
+      PUBLISH_CONFIRMS: false,
       LOGGING: { level: 'debug', destination: '/tmp/enoki.log', pretty: false },
       POOL: { threads: 3, idleTimeout: 5, maxQueue: 100, maxMemoryMb: 256, shutdownGrace: 1.5 },
       AMQP_SSL: { ca: 'ca.pem', cert: 'c.pem', key: 'k.pem', passphrase: 'pw', rejectUnauthorized: false },

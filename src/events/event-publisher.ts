@@ -8,11 +8,13 @@
 
 import { EnokiError } from '../errors.js';
 import { UnroutableError, type Transport } from '../transport/transport.js';
-import { checkEventType, encodeEvent, eventExchange, JSON_CONTENT_TYPE } from './event-wire.js';
+import { checkEventType, encodeEvent, eventExchange } from './event-wire.js';
+import { JSON_SERIALIZER, type Serializer } from '../serializer.js';
 
 /**
  * Publish `payload` as a `sourceService` event of type `eventType`, with `headers` (the
- * `nameko.*` context headers inside a call, none standalone). Resolves once the broker has
+ * `nameko.*` context headers inside a call, none standalone), in `serializer`'s format
+ * (SERIALIZER; nameko's JSON by default). Resolves once the broker has
  * confirmed it, with whether any queue was bound for it; rejects with ENOKI_ERR_EVENT_TYPE /
  * ENOKI_ERR_EVENT_PAYLOAD for what cannot be an event, and with the transport's error when
  * it cannot be published.
@@ -23,17 +25,18 @@ export async function publishEvent(
   eventType: string,
   payload: unknown,
   headers: Record<string, unknown>,
+  serializer: Serializer = JSON_SERIALIZER,
 ): Promise<'routed' | 'unroutable'> {
   checkEventType(`dispatch from ${sourceService}`, eventType);
-  const body = encodeEvent(payload);
+  const body = encodeEvent(payload, serializer);
   const exchange = eventExchange(sourceService);
   // Idempotent and cached by the transport; after a reconnect it declares again, so an
   // exchange deleted meanwhile does not close the publish channel with a 404.
   await transport.assertExchange(exchange);
   try {
     await transport.publish(exchange, eventType, body, {
-      contentType: JSON_CONTENT_TYPE,
-      contentEncoding: 'utf-8',
+      contentType: serializer.contentType,
+      contentEncoding: serializer.contentEncoding,
       deliveryMode: 2,
       priority: 0,
       headers,
