@@ -1,21 +1,28 @@
 // The service side of bench/rpc.ts, run as its own process so caller and service do not
 // share an event loop (as in production, and as the numbers to beat were measured).
-//   tsx bench/rpc-peer.ts <enoki|enoki-transient|enoki-msgpack|enoki-otel|enoki-otel-noctx|enoki-otlp|raw|raw-minimal> <amqp uri> <exchange> <prefetch>
-// Prints "ready" when consuming; exits on SIGTERM.
 //
-// Traced modes (OpenTelemetry, every call sampled):
-//   enoki-otel  an SDK (NodeTracerProvider) with the batch span processor and an exporter
-//               that discards: the cost of making spans and carrying context, no export.
-//   enoki-otlp  what `enoki run` does with OTEL_EXPORTER_OTLP_ENDPOINT set (the parent
-//               passes it): the Node SDK exporting OTLP http/protobuf to bench/rpc.ts's sink.
+//   tsx bench/rpc-peer.ts <mode> <amqp uri> <exchange>
+//
+// Modes: enoki (the defaults: max_workers 10, MAX_PENDING_REPLIES 128, persistent, confirmed,
+// JSON), enoki-mw128 (max_workers 128), enoki-transient (DELIVERY_MODE transient +
+// PUBLISH_CONFIRMS false), enoki-msgpack (SERIALIZER msgpack), enoki-metrics (METRICS_ADDRESS
+// set; prints "metrics <url>" for the caller to scrape from outside, as Prometheus does),
+// enoki-otel (an OpenTelemetry SDK with the batch processor and an exporter that discards),
+// enoki-otel-noctx (the same without a context manager), enoki-otlp (the Node SDK `enoki run`
+// starts, exporting OTLP http/protobuf to the endpoint the parent passes in
+// OTEL_EXPORTER_OTLP_ENDPOINT); raw and raw-minimal (plain amqplib, prefetch 128).
+//
+// Prints "ready" when consuming. On SIGTERM prints "cpu <µs>", its user + system CPU time since
+// ready (per call, a cost measure that holds on a machine too busy for calls/s to), and exits.
 
 import amqp from 'amqplib';
 import { createLogger, loadConfig, rpc, ServiceRunner } from 'enoki';
 import { startOtelSdk } from '../src/tracing/otel-sdk.js';
 import { registerDiscardingSdk } from './tracing-sdk.js';
 
-const [mode, uri, exchange, prefetchText] = process.argv.slice(2) as [string, string, string, string];
-const prefetch = Number(prefetchText);
+const [mode, uri, exchange] = process.argv.slice(2) as [string, string, string];
+/** The raw loops' prefetch: what a hand-written amqplib service would pick for throughput. */
+const RAW_PREFETCH = 128;
 
 class BenchService {
   static name = 'bench_service';
@@ -30,32 +37,42 @@ class BenchService {
   }
 }
 
-/** The service's settings per enoki mode (replies follow the request's SERIALIZER anyway). */
+/** The service's settings per enoki mode, over the defaults (replies follow the request's SERIALIZER anyway). */
 const ENOKI_MODES: Record<string, object> = {
   enoki: {},
+  'enoki-mw128': { max_workers: 128 },
   'enoki-transient': { DELIVERY_MODE: 'transient', PUBLISH_CONFIRMS: false },
   'enoki-msgpack': { SERIALIZER: 'msgpack' },
+  'enoki-metrics': { METRICS_ADDRESS: '127.0.0.1:0' },
   'enoki-otel': {},
   'enoki-otel-noctx': {},
   'enoki-otlp': {},
 };
 
+const cpuAtReady = process.cpuUsage();
+const reportCpu = (): void => {
+  const used = process.cpuUsage(cpuAtReady);
+  console.log(`cpu ${used.user + used.system}`);
+};
+
 if (mode in ENOKI_MODES) {
-  const config = loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, max_workers: prefetch, MAX_MESSAGE_SIZE: 64 * 1024 * 1024, LOGGING: { level: 'warn' }, ...ENOKI_MODES[mode] });
+  const config = loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, MAX_MESSAGE_SIZE: 64 * 1024 * 1024, LOGGING: { level: 'warn' }, ...ENOKI_MODES[mode] });
   const discarding = mode === 'enoki-otel' ? registerDiscardingSdk() : mode === 'enoki-otel-noctx' ? registerDiscardingSdk(false) : null;
   const sdk = discarding ?? (mode === 'enoki-otlp' ? await startOtelSdk(['bench_service'], createLogger(config.LOGGING)) : null);
   const runner = new ServiceRunner(config);
   runner.add(BenchService);
   await runner.start();
-  process.once('SIGTERM', () =>
+  if (runner.metricsAddress) console.log(`metrics ${runner.metricsAddress.url}`);
+  process.once('SIGTERM', () => {
+    reportCpu();
     void runner
       .stop()
       .then(() => sdk?.shutdown())
       .then(() => {
         if (discarding) process.stderr.write(`  (${mode} service: ${discarding.exported()} spans exported)\n`);
         process.exit(0);
-      }),
-  );
+      });
+  });
 } else {
   // The practical limit: the same request/reply with plain amqplib. 'raw' does the same
   // protocol work as enoki (persistent messages, reply confirmed before the request is
@@ -67,7 +84,7 @@ if (mode in ENOKI_MODES) {
   await consumer.assertExchange(exchange, 'topic', { durable: true });
   await consumer.assertQueue('rpc-bench_service', { durable: true });
   await consumer.bindQueue('rpc-bench_service', exchange, 'bench_service.*');
-  await consumer.prefetch(prefetch);
+  await consumer.prefetch(RAW_PREFETCH);
   await consumer.consume('rpc-bench_service', (msg) => {
     if (!msg) return;
     const { args } = JSON.parse(msg.content.toString()) as { args: [string] };
@@ -79,6 +96,9 @@ if (mode in ENOKI_MODES) {
       consumer.ack(msg);
     }
   });
-  process.once('SIGTERM', () => void conn.close().then(() => process.exit(0)));
+  process.once('SIGTERM', () => {
+    reportCpu();
+    void conn.close().then(() => process.exit(0));
+  });
 }
 console.log('ready');

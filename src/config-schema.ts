@@ -303,11 +303,24 @@ const webAddress = z.any().transform((value: unknown, ctx) => {
   return fail(ctx, 'an address "host:port" or a port', value);
 });
 
+// METRICS_ADDRESS: as WEB_SERVER_ADDRESS, but a host with a scheme or a path in it
+// (`http://x:9100`) is refused rather than handed to listen() to fail later.
+const metricsAddress = z.any().transform((value: unknown, ctx) => {
+  if (typeof value === 'string' && /[/\s]/.test(value)) return fail(ctx, 'an address "host:port" or a port', value);
+  return delegate(webAddress, value, ctx);
+});
+
 /** Every key enoki reads, in file spelling, with its default. */
 export const CONFIG_SCHEMA = z.looseObject({
   /** amqp://, amqps:// or memory:// (pyamqp:// is accepted and normalised to amqp://). */
   AMQP_URI: setting(amqpUri, () => 'amqp://guest:guest@localhost:5672/'),
   WEB_SERVER_ADDRESS: setting(webAddress, () => '0.0.0.0:8000'),
+  /**
+   * Where a ServiceRunner (`enoki run`) serves `/metrics` (Prometheus) and `/health/live`,
+   * `/health/ready`: "host:port" (a bare port listens on every interface); unset = off.
+   * Its own server, never WEB_SERVER_ADDRESS's, so it is not exposed with the routes.
+   */
+  METRICS_ADDRESS: setting(metricsAddress, (): string | null => null),
   rpc_exchange: setting(text, () => 'nameko-rpc'),
   max_workers: setting(integer(1), () => 10),
   /**

@@ -113,6 +113,11 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     internal: true,
   },
+  ENOKI_ERR_METRICS_LISTEN: {
+    message: 'cannot serve metrics on METRICS_ADDRESS %s: %s. Next: choose a free port, or unset METRICS_ADDRESS to run without metrics',
+    retryable: false,
+    internal: true,
+  },
   ENOKI_ERR_CONSUMER_TIMEOUT: {
     message:
       'RabbitMQ closed the consumer channel of %s: a request was not acknowledged within the broker\'s consumer_timeout (%s). %s had been running for %s s. The broker requeued it and redelivers it here, where it joins the running call (one execution, one reply); on another instance it would run again. Next: raise consumer_timeout above your longest call (rabbitmq.conf: consumer_timeout = <ms>; RabbitMQ 3.12+ also takes a policy or the x-consumer-timeout queue argument), or split the task',

@@ -23,6 +23,8 @@ export interface WorkerOutcome {
   result: unknown;
   /** What the method threw (or the error that kept it from running, such as a failed getDependency); undefined on success. */
   error: Error | undefined;
+  /** Milliseconds the call waited for one of max_workers slots before it began (0: one was free). */
+  slotWaitMs?: number;
 }
 
 /** How an entrypoint starts a call: who it is, what context it carries, how it answers. */
@@ -38,6 +40,11 @@ export interface SpawnOptions {
    * (`traceparent`, `tracestate`) when OpenTelemetry tracing is on; not read otherwise.
    */
   traceHeaders?: Readonly<Record<string, unknown>>;
+  /**
+   * Milliseconds the entrypoint already held the call waiting for a worker (the RPC
+   * consumer queues deliveries while every worker is busy); added to `slotWaitMs`.
+   */
+  waitedMs?: number;
   /**
    * The entrypoint's answer (RPC reply, HTTP response, event ack), run after the method
    * and before workerResult hooks. An error thrown here is logged; the call still ends.

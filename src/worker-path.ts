@@ -102,11 +102,14 @@ export class WorkerPath {
   }
 
   private async runQueued(method: MethodDefinition, args: unknown[], options: SpawnOptions, span: Span | undefined): Promise<WorkerOutcome> {
-    return this.runWorker(await this.slots.acquire(), method, args, options, span);
+    // Only a call that had to queue reads the clock: the hot path stays as it was.
+    const queuedAt = performance.now();
+    const release = await this.slots.acquire();
+    return this.runWorker(release, method, args, options, span, performance.now() - queuedAt);
   }
 
   /** One call, from its slot (`release`) to onWorkerDone; releases the slot when done. */
-  private async runWorker(release: () => void, method: MethodDefinition, args: unknown[], options: SpawnOptions, span: Span | undefined): Promise<WorkerOutcome> {
+  private async runWorker(release: () => void, method: MethodDefinition, args: unknown[], options: SpawnOptions, span: Span | undefined, slotWaitMs = 0): Promise<WorkerOutcome> {
     const ctx = new WorkerContext({
       serviceName: this.host.serviceName,
       methodName: method.methodName,
@@ -164,7 +167,7 @@ export class WorkerPath {
         this.workerFinished();
       }
     }
-    const outcome: WorkerOutcome = { ctx, result, error };
+    const outcome: WorkerOutcome = { ctx, result, error, slotWaitMs: options.waitedMs === undefined ? slotWaitMs : slotWaitMs + options.waitedMs };
     for (const listener of this.workerDoneListeners) {
       try {
         listener(outcome);

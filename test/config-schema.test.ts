@@ -134,6 +134,7 @@ describe('environment overrides', () => {
     const values: Record<string, string> = {
       AMQP_URI: 'amqp://h/',
       WEB_SERVER_ADDRESS: '1.2.3.4:5',
+      METRICS_ADDRESS: '127.0.0.1:9464',
       RPC_EXCHANGE: 'x',
       LOGGING_LEVEL: 'debug',
       LOGGING_DESTINATION: 'stdout',

@@ -68,6 +68,7 @@ describe('file loading', () => {
     const path = await file(`
 AMQP_URI: amqps://u:p@broker:5671/prod
 WEB_SERVER_ADDRESS: 127.0.0.1:9000
+METRICS_ADDRESS: 127.0.0.1:9464
 rpc_exchange: my-rpc
 max_workers: 4
 MAX_PENDING_REPLIES: 16
@@ -87,6 +88,7 @@ AMQP_SSL: { ca: ca.pem, cert: c.pem, key: k.pem, passphrase: pw, reject_unauthor
     expect(loadConfig(path)).toEqual({
       AMQP_URI: 'amqps://u:p@broker:5671/prod',
       WEB_SERVER_ADDRESS: '127.0.0.1:9000',
+      METRICS_ADDRESS: '127.0.0.1:9464',
       rpc_exchange: 'my-rpc',
       max_workers: 4,
       MAX_PENDING_REPLIES: 16,

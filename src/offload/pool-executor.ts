@@ -31,6 +31,7 @@ import { callContext } from '../tracing/call-span.js';
 import { tracingOn } from '../tracing/otel.js';
 import { ThreadSpan } from '../tracing/thread-span.js';
 import type { Context } from '@opentelemetry/api';
+import { emitObserved, observingPoolTasks } from '../observed-events.js';
 
 let nextKey = 1;
 
@@ -157,6 +158,9 @@ class PoolCall {
   private reject!: (err: Error) => void;
   private done = false;
   private started = false;
+  /** performance.now() when the task was posted, and when its thread reported its start (metrics). */
+  private readonly postedAt: number | undefined;
+  private startedAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private bridge: DependencyBridge | null = null;
   /** The call's trace context, when traced; its thread span once the thread started it. */
@@ -187,6 +191,10 @@ class PoolCall {
     }
     const timeout = this.method.cpuBound?.timeout;
     this.traceParent = tracingOn() ? callContext(request.ctx) : undefined;
+    // Metrics need the wait/run split; a start report is one more message per task, so
+    // it is asked for only when someone listens (or the timeout error needs it).
+    const timed = observingPoolTasks();
+    if (timed) this.postedAt = performance.now();
     const task: CallTask = {
       kind: 'call',
       ...ref,
@@ -195,7 +203,7 @@ class PoolCall {
       args: request.args,
       values,
       remotes,
-      reportStart: timeout !== undefined || this.traceParent !== undefined,
+      reportStart: timeout !== undefined || timed || this.traceParent !== undefined,
       batched: this.method.batched !== undefined,
     };
     if (timeout !== undefined) {
@@ -225,6 +233,8 @@ class PoolCall {
       case 'started':
         this.started = true;
         if (this.traceParent) this.threadSpan = new ThreadSpan(this.where, this.traceParent, message.at, message.threadId);
+        this.startedAt = performance.now();
+        this.pool.busy++;
         break;
       case 'port':
         this.bridge = new DependencyBridge(message.port, this.request.dependencies, this.threadSpan?.around);
@@ -261,6 +271,13 @@ class PoolCall {
 
   private end(): void {
     this.done = true;
+    if (this.started) this.pool.busy--;
+    if (this.postedAt !== undefined) {
+      const now = performance.now();
+      const waitMs = (this.startedAt ?? now) - this.postedAt;
+      const runMs = this.startedAt === undefined ? undefined : now - this.startedAt;
+      emitObserved({ kind: 'pool_task', service: this.request.ctx.serviceName, method: this.method.methodName, waitMs, runMs });
+    }
     clearTimeout(this.timer);
     this.pool.forget(this.key);
     this.bridge?.close();

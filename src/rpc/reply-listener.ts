@@ -21,6 +21,7 @@ import { endWhenSettled, startClientSpan } from '../tracing/client-span.js';
 import { tracingOn } from '../tracing/otel.js';
 import { decodeReply, deserializeError, encodeRequest } from './wire.js';
 import { publishSettings, type PublishSettings } from './publish-settings.js';
+import { emitObserved } from '../observed-events.js';
 
 const REPLY_QUEUE_EXPIRES_MS = 300_000;
 
@@ -66,7 +67,7 @@ export class ReplyListener {
   constructor(
     private readonly transport: Transport,
     private readonly exchange: string,
-    owner: string,
+    private readonly owner: string,
     private readonly logger: Logger,
   ) {
     this.queueName = `rpc.reply-${owner}-${this.routingKey}`;
@@ -94,6 +95,7 @@ export class ReplyListener {
             // A reply after its call timed out, or a second reply to a redelivered
             // request (at-least-once): the caller has what it needs, drop it.
             this.logger.debug({ correlationId }, 'dropped a reply for no pending call (late or duplicate)');
+            emitObserved({ kind: 'reply_dropped', service: this.owner, reason: 'late_or_duplicate' });
             return;
           }
           this.settle(correlationId!);

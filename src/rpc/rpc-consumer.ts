@@ -34,6 +34,7 @@ import type { MethodDefinition } from '../service-definition.js';
 import { bindArguments } from '../signature.js';
 import type { InboundMessage, Subscription, Transport } from '../transport/transport.js';
 import { contextFromHeaders } from '../context-headers.js';
+import { emitObserved } from '../observed-events.js';
 import { decodeRequest, encodeReply, serializeError } from './wire.js';
 import { serializerForContentType } from '../serializer.js';
 import { publishSettings, type PublishSettings } from './publish-settings.js';
@@ -78,6 +79,8 @@ export class RpcConsumer implements Entrypoint {
   private busy = 0;
   /** Deliveries waiting for `busy` to drop below max_workers, in arrival order. */
   private readonly waiting: InboundMessage[] = [];
+  /** performance.now() when a delivery had to wait for a worker (only those). */
+  private readonly queuedAt = new WeakMap<InboundMessage, number>();
   /** Deliveries taken and not settled yet (method running, or reply on its way). */
   private unsettled = 0;
   private settledWaiters: Array<() => void> = [];
@@ -166,6 +169,8 @@ export class RpcConsumer implements Entrypoint {
     }
     if (this.busy >= this.container.config.max_workers) {
       this.waiting.push(message);
+      // The worker path reports this wait with the call (metrics' slot wait).
+      this.queuedAt.set(message, performance.now());
       return;
     }
     this.busy++;
@@ -201,11 +206,13 @@ export class RpcConsumer implements Entrypoint {
     // queue) must not be read as one by slicing.
     const methodName = routingKey.startsWith(prefix) ? routingKey.slice(prefix.length) : null;
     const log = container.logger;
+    if (message.redelivered) emitObserved({ kind: 'redelivered', service: container.serviceName });
 
     if (!replyTo) {
       // nameko crashes its consumer here. A reply cannot be sent, and requeueing would
       // loop forever, so the message is dropped (dead-lettered if the queue has a DLX).
       log.warn({ routingKey, correlationId, reason: 'no reply_to' }, 'rejected an RPC request without reply_to: nowhere to send a reply');
+      emitObserved({ kind: 'malformed', service: container.serviceName, reason: 'NoReplyTo' });
       message.nack(false);
       return;
     }
@@ -263,6 +270,7 @@ export class RpcConsumer implements Entrypoint {
         await publishReply(body);
       } catch (err) {
         if (isEnokiError(err, 'ENOKI_ERR_DISCONNECTED')) {
+          emitObserved({ kind: 'reply_dropped', service: container.serviceName, reason: 'not_confirmed' });
           log.warn({ routingKey, correlationId, reason: (err as Error).message }, 'reply not confirmed: the request returns to its queue and is answered again');
           return;
         }
@@ -281,6 +289,7 @@ export class RpcConsumer implements Entrypoint {
       message.ack();
     };
     const rejectCall = async (error: Error): Promise<void> => {
+      emitObserved({ kind: 'malformed', service: container.serviceName, reason: error.name });
       log.warn({ routingKey, correlationId, reason: `${error.name}: ${error.message}` }, 'RPC request refused');
       await answer(undefined, error);
     };
@@ -320,11 +329,13 @@ export class RpcConsumer implements Entrypoint {
     const { contextData, callIdStack } = contextFromHeaders(message.properties.headers);
     this.running.set(key, { delivery: message, method: method.methodName, startedAt: Date.now() });
     let answered: Promise<void> | undefined;
+    const queuedAt = this.queuedAt.get(message);
     await container.spawnWorker(method, args, {
       entrypoint: 'rpc',
       contextData,
       parentCallIdStack: callIdStack,
       traceHeaders: message.properties.headers,
+      waitedMs: queuedAt === undefined ? undefined : performance.now() - queuedAt,
       handleResult: (_ctx, result, error) => {
         // Not awaited by the worker: its slot is free while the reply is confirmed.
         answered = reply(result, error);
