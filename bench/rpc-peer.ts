@@ -1,26 +1,78 @@
 // The service side of bench/rpc.ts, run as its own process so caller and service do not
 // share an event loop (as in production, and as the numbers to beat were measured).
-//   tsx bench/rpc-peer.ts <enoki|raw|raw-minimal> <amqp uri> <exchange> <prefetch>
-// Prints "ready" when consuming; exits on SIGTERM.
+//
+//   tsx bench/rpc-peer.ts <mode> <amqp uri> <exchange>
+//
+// Modes: enoki (the defaults: max_workers 10, MAX_PENDING_REPLIES 128, persistent, confirmed,
+// JSON), enoki-mw128 (max_workers 128), enoki-transient (DELIVERY_MODE transient +
+// PUBLISH_CONFIRMS false), enoki-msgpack (SERIALIZER msgpack), enoki-metrics (METRICS_ADDRESS
+// set; prints "metrics <url>" for the caller to scrape from outside, as Prometheus does),
+// enoki-otel (an OpenTelemetry SDK with the batch processor and an exporter that discards),
+// enoki-otel-noctx (the same without a context manager), enoki-otlp (the Node SDK `enoki run`
+// starts, exporting OTLP http/protobuf to the endpoint the parent passes in
+// OTEL_EXPORTER_OTLP_ENDPOINT); raw and raw-minimal (plain amqplib, prefetch 128).
+//
+// Prints "ready" when consuming. On SIGTERM prints "cpu <µs>", its user + system CPU time since
+// ready (per call, a cost measure that holds on a machine too busy for calls/s to), and exits.
 
 import amqp from 'amqplib';
-import { loadConfig, rpc, ServiceRunner } from 'enoki';
+import { createLogger, loadConfig, rpc, ServiceRunner } from 'enoki';
+import { startOtelSdk } from '../src/tracing/otel-sdk.js';
+import { registerDiscardingSdk } from './tracing-sdk.js';
 
-const [mode, uri, exchange, prefetchText] = process.argv.slice(2) as [string, string, string, string];
-const prefetch = Number(prefetchText);
+const [mode, uri, exchange] = process.argv.slice(2) as [string, string, string];
+/** The raw loops' prefetch: what a hand-written amqplib service would pick for throughput. */
+const RAW_PREFETCH = 128;
 
 class BenchService {
   static name = 'bench_service';
   @rpc hello(name: string) {
     return `Hello, ${name}!`;
   }
+  /** The inference case: a large float array in, a small answer out (number[] by JSON, Float32Array by msgpack). */
+  @rpc sum(values: ArrayLike<number>) {
+    let total = 0;
+    for (let i = 0; i < values.length; i++) total += values[i]!;
+    return total;
+  }
 }
 
-if (mode === 'enoki') {
-  const runner = new ServiceRunner(loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, max_workers: prefetch, LOGGING: { level: 'warn' } }));
+/** The service's settings per enoki mode, over the defaults (replies follow the request's SERIALIZER anyway). */
+const ENOKI_MODES: Record<string, object> = {
+  enoki: {},
+  'enoki-mw128': { max_workers: 128 },
+  'enoki-transient': { DELIVERY_MODE: 'transient', PUBLISH_CONFIRMS: false },
+  'enoki-msgpack': { SERIALIZER: 'msgpack' },
+  'enoki-metrics': { METRICS_ADDRESS: '127.0.0.1:0' },
+  'enoki-otel': {},
+  'enoki-otel-noctx': {},
+  'enoki-otlp': {},
+};
+
+const cpuAtReady = process.cpuUsage();
+const reportCpu = (): void => {
+  const used = process.cpuUsage(cpuAtReady);
+  console.log(`cpu ${used.user + used.system}`);
+};
+
+if (mode in ENOKI_MODES) {
+  const config = loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, MAX_MESSAGE_SIZE: 64 * 1024 * 1024, LOGGING: { level: 'warn' }, ...ENOKI_MODES[mode] });
+  const discarding = mode === 'enoki-otel' ? registerDiscardingSdk() : mode === 'enoki-otel-noctx' ? registerDiscardingSdk(false) : null;
+  const sdk = discarding ?? (mode === 'enoki-otlp' ? await startOtelSdk(['bench_service'], createLogger(config.LOGGING)) : null);
+  const runner = new ServiceRunner(config);
   runner.add(BenchService);
   await runner.start();
-  process.once('SIGTERM', () => void runner.stop().then(() => process.exit(0)));
+  if (runner.metricsAddress) console.log(`metrics ${runner.metricsAddress.url}`);
+  process.once('SIGTERM', () => {
+    reportCpu();
+    void runner
+      .stop()
+      .then(() => sdk?.shutdown())
+      .then(() => {
+        if (discarding) process.stderr.write(`  (${mode} service: ${discarding.exported()} spans exported)\n`);
+        process.exit(0);
+      });
+  });
 } else {
   // The practical limit: the same request/reply with plain amqplib. 'raw' does the same
   // protocol work as enoki (persistent messages, reply confirmed before the request is
@@ -32,7 +84,7 @@ if (mode === 'enoki') {
   await consumer.assertExchange(exchange, 'topic', { durable: true });
   await consumer.assertQueue('rpc-bench_service', { durable: true });
   await consumer.bindQueue('rpc-bench_service', exchange, 'bench_service.*');
-  await consumer.prefetch(prefetch);
+  await consumer.prefetch(RAW_PREFETCH);
   await consumer.consume('rpc-bench_service', (msg) => {
     if (!msg) return;
     const { args } = JSON.parse(msg.content.toString()) as { args: [string] };
@@ -44,6 +96,9 @@ if (mode === 'enoki') {
       consumer.ack(msg);
     }
   });
-  process.once('SIGTERM', () => void conn.close().then(() => process.exit(0)));
+  process.once('SIGTERM', () => {
+    reportCpu();
+    void conn.close().then(() => process.exit(0));
+  });
 }
 console.log('ready');

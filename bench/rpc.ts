@@ -1,18 +1,64 @@
 // RPC throughput and latency of `hello` through ClusterRpcProxy, beside a raw-amqplib
 // request/reply on the same broker in the same run. Caller and service are separate
 // processes. Every connection has noDelay (Nagle off), or the comparison means nothing.
+// enoki runs three ways: defaults (persistent, confirmed, JSON), DELIVERY_MODE transient
+// with PUBLISH_CONFIRMS false (to compare with raw-minimal), and SERIALIZER msgpack. Then
+// the inference case: a 1 MB float array per request (262144 float32), JSON (a number
+// list) against msgpack (the Float32Array's bytes).
+// Prints markdown tables and writes bench/results/rpc.json (not with --only).
+// Two runs at once on one broker need different vhosts (--uri amqp://.../<vhost>): the
+// service queue is always 'rpc-bench_service', and each run's peer would take the other's calls.
 //
-//   npx tsx bench/rpc.ts [--calls 20000] [--uri amqp://guest:guest@127.0.0.1:5672]
+//   npx tsx bench/rpc.ts [--calls 20000] [--payload-calls 300] [--uri amqp://guest:guest@127.0.0.1:5672]
+//   npx tsx bench/rpc.ts --tracing-ab [--rounds 12] [--burst 3000] [--in-flight 16]
+//                        [--ab-impls enoki,enoki-otel,enoki-otlp] (also: enoki-otel-noctx)
+//
+// The enoki-otel and enoki-otlp rows run with OpenTelemetry tracing on in both processes
+// (every call sampled: a client span in the caller, a server span in the service, the
+// context in `traceparent`). The caller's SDK discards its spans (batch processor);
+// the service's discards them too (enoki-otel) or exports OTLP http/protobuf to a sink in
+// this process (enoki-otlp, the SDK that `enoki run` starts from OTEL_* variables).
+//
+// --tracing-ab measures only enoki and its traced variants, their services running side by
+// side (a vhost each, made and removed with rabbitmqctl) and short bursts of calls taking
+// turns, rotating the order every round: on a shared, noisy machine the noise then falls on
+// all alike. It prints each one's median calls/s over the rounds. enoki-otel-noctx is
+// enoki-otel with no context manager registered in the service: what Node 20's
+// AsyncLocalStorage (async hooks on every promise) costs, the rest being the same (its
+// spans lose their parents inside a method: a measurement, not a setup to use).
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { ClusterRpcProxy, loadConfig } from 'enoki';
+import { registerDiscardingSdk, type BenchSdk } from './tracing-sdk.js';
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '20000' }, uri: { type: 'string', default: 'amqp://guest:guest@127.0.0.1:5672' } } });
+const { values } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '20000' },
+    'payload-calls': { type: 'string', default: '300' },
+    only: { type: 'string' },
+    uri: { type: 'string', default: 'amqp://guest:guest@127.0.0.1:5672' },
+    'tracing-ab': { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '12' },
+    burst: { type: 'string', default: '3000' },
+    'in-flight': { type: 'string', default: '16' },
+    'ab-impls': { type: 'string', default: 'enoki,enoki-otel,enoki-otlp' },
+  },
+});
 const CALLS = Number(values.calls);
+const PAYLOAD_CALLS = Number(values['payload-calls']);
+/** --only enoki,enoki-msgpack: just those rows (quick comparisons; the ratio columns need raw and raw-minimal). */
+const ONLY = values.only?.split(',');
+const wanted = (impl: string): boolean => !ONLY || ONLY.includes(impl);
+const PAYLOAD_CONCURRENCY = [1, 8];
+/** 1 MB of float32: the inference case. */
+const FLOATS = Float32Array.from({ length: 262_144 }, (_, i) => Math.sin(i));
 const URI = values.uri!;
 const CONCURRENCY = [1, 16, 128];
 const PREFETCH = 128;
@@ -23,8 +69,31 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function startPeer(mode: string, exchange: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/rpc-peer.ts', mode, URI, exchange, String(PREFETCH)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** An OTLP/HTTP endpoint that takes every export and keeps only counts: enoki-otlp's sink. */
+async function otlpSink(): Promise<{ endpoint: string; posts: () => number; bytes: () => number; close: () => Promise<void> }> {
+  let posts = 0;
+  let bytes = 0;
+  const server = createServer((req, res) => {
+    req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    req.on('end', () => {
+      posts++;
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    posts: () => posts,
+    bytes: () => bytes,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function startPeer(mode: string, exchange: string, env: NodeJS.ProcessEnv = {}, uri = URI): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/rpc-peer.ts', mode, uri, exchange, String(PREFETCH)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
     child.once('exit', (code) => reject(new Error(`${mode} peer exited with ${code}`)));
@@ -83,21 +152,51 @@ async function rawCaller(exchange: string, durable: boolean) {
   return { call, close: () => conn.close() };
 }
 
-async function measure(impl: string): Promise<Row[]> {
+/** The client settings of each enoki row (the peer is started with the same: bench/rpc-peer.ts). */
+const ENOKI_CLIENTS: Record<string, object> = {
+  enoki: {},
+  'enoki-transient': { DELIVERY_MODE: 'transient', PUBLISH_CONFIRMS: false },
+  'enoki-msgpack': { SERIALIZER: 'msgpack' },
+  'enoki-otel': {},
+  'enoki-otlp': {},
+};
+
+/** A traced row: the caller traces too (its client spans, the traceparent each request carries). */
+const traced = (impl: string): boolean => impl.startsWith('enoki-otel') || impl === 'enoki-otlp';
+
+interface Case {
+  /** Row label. */
+  impl: string;
+  /** bench/rpc-peer.ts mode. */
+  peer: string;
+  /** Client config over the defaults, for enoki clients. */
+  client?: object;
+  /** One call's arguments, for enoki clients: `hello` when absent. */
+  sum?: unknown;
+  levels: number[];
+  calls: number;
+  warmup: number;
+}
+
+async function measure(c: Case): Promise<Row[]> {
+  const { impl } = c;
   const exchange = `bench-rpc-${randomUUID().slice(0, 8)}`;
-  const peer = await startPeer(impl, exchange);
+  const sink = c.peer === 'enoki-otlp' ? await otlpSink() : null;
+  const peer = await startPeer(c.peer, exchange, sink ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint } : {});
+  const callerSdk: BenchSdk | null = traced(c.peer) ? registerDiscardingSdk() : null;
   let client: { call: () => Promise<unknown>; close: () => Promise<void> };
-  if (impl === 'enoki') {
-    const rpc = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: URI, rpc_exchange: exchange, LOGGING: { level: 'warn' } }));
-    client = { call: () => rpc.bench_service.hello('bench'), close: () => rpc.close() };
+  if (c.client) {
+    const rpc = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: URI, rpc_exchange: exchange, LOGGING: { level: 'warn' }, ...c.client }));
+    const call = c.sum === undefined ? () => rpc.bench_service.hello('bench') : () => rpc.bench_service.sum(c.sum);
+    client = { call, close: () => rpc.close() };
   } else {
     client = await rawCaller(exchange, impl === 'raw');
   }
   const rows: Row[] = [];
   try {
-    await drive(client.call, 2000, 16); // warm-up: JIT, connections, queue creation
-    for (const inFlight of CONCURRENCY) {
-      const total = inFlight === 1 ? Math.min(CALLS, 5000) : CALLS;
+    await drive(client.call, c.warmup, Math.min(16, c.warmup)); // warm-up: JIT, connections, queue creation
+    for (const inFlight of c.levels) {
+      const total = inFlight === 1 ? Math.min(c.calls, 5000) : c.calls;
       const { elapsed, latencies } = await drive(client.call, total, inFlight);
       rows.push({ impl, inFlight, callsPerSec: total / (elapsed / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
       process.stderr.write(`  ${impl} at ${inFlight} in flight: ${(total / (elapsed / 1000)).toFixed(0)} calls/s\n`);
@@ -105,6 +204,14 @@ async function measure(impl: string): Promise<Row[]> {
   } finally {
     await client.close();
     await stopPeer(peer);
+    if (callerSdk) {
+      await callerSdk.shutdown();
+      process.stderr.write(`  (${impl} caller: ${callerSdk.exported()} spans exported)\n`);
+    }
+    if (sink) {
+      process.stderr.write(`  (${impl} sink: ${sink.posts()} OTLP posts, ${(sink.bytes() / 1e6).toFixed(1)} MB)\n`);
+      await sink.close();
+    }
     const conn = await amqp.connect(URI);
     const ch = await conn.createChannel();
     await ch.deleteQueue('rpc-bench_service');
@@ -114,18 +221,112 @@ async function measure(impl: string): Promise<Row[]> {
   return rows;
 }
 
+/** --tracing-ab: enoki untraced and traced, services side by side, bursts taking turns. */
+async function tracingAB(): Promise<void> {
+  const rounds = Number(values.rounds);
+  const burst = Number(values.burst);
+  const inFlight = Number(values['in-flight']);
+  const impls = values['ab-impls']!.split(',');
+  console.error(`bench/rpc.ts --tracing-ab: ${rounds} rounds of ${burst} calls at ${inFlight} in flight, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
+  const { createVhost } = await import('../test/support/vhost.js');
+  const sides = [];
+  try {
+    for (const impl of impls) {
+      const vhost = createVhost(`bench-${impl}`);
+      const exchange = `bench-rpc-${impl}`;
+      const sink = impl === 'enoki-otlp' ? await otlpSink() : null;
+      const peer = await startPeer(impl, exchange, sink ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint } : {}, vhost.uri);
+      const rpc = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: vhost.uri, rpc_exchange: exchange, LOGGING: { level: 'warn' } }));
+      sides.push({ impl, vhost, sink, peer, rpc, samples: [] as number[] });
+    }
+    for (let round = -1; round < rounds; round++) {
+      for (let i = 0; i < sides.length; i++) {
+        const side = sides[(i + Math.max(round, 0)) % sides.length]!;
+        // The caller traces during the traced sides' bursts only.
+        const callerSdk = side.impl === 'enoki' ? null : registerDiscardingSdk();
+        // Round -1 warms up (JIT, connections), unrecorded.
+        const { elapsed } = await drive(() => side.rpc.bench_service.hello('bench'), round < 0 ? 2000 : burst, inFlight);
+        await callerSdk?.shutdown();
+        if (round >= 0) side.samples.push(burst / (elapsed / 1000));
+      }
+      if (round >= 0) process.stderr.write(`  round ${round + 1}: ${sides.map((s) => `${s.impl} ${s.samples.at(-1)!.toFixed(0)}`).join(', ')} calls/s\n`);
+    }
+  } finally {
+    for (const side of sides) {
+      await side.rpc.close();
+      await stopPeer(side.peer);
+      if (side.sink) {
+        process.stderr.write(`  (${side.impl} sink: ${side.sink.posts()} OTLP posts, ${(side.sink.bytes() / 1e6).toFixed(1)} MB)\n`);
+        await side.sink.close();
+      }
+      side.vhost.remove();
+    }
+  }
+  const median = (xs: number[]): number => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  const base = median(sides[0]!.samples);
+  console.log(`\n| impl | in flight | median calls/s | min | max | vs enoki (tracing off) |`);
+  console.log('|---|---:|---:|---:|---:|---:|');
+  for (const side of sides) {
+    const m = median(side.samples);
+    console.log(`| ${side.impl} | ${inFlight} | ${m.toFixed(0)} | ${Math.min(...side.samples).toFixed(0)} | ${Math.max(...side.samples).toFixed(0)} | ${(m / base).toFixed(2)}x |`);
+  }
+  console.log(`\n${rounds} rounds of ${burst} calls each, the three taking turns in rotating order. enoki-otel / enoki-otlp: tracing on in caller and`);
+  console.log('service, every call sampled, batch span processor; spans discarded (enoki-otel) or exported by the service as OTLP http/protobuf to a local sink (enoki-otlp).');
+}
+
+if (values['tracing-ab']) {
+  await tracingAB();
+  process.exit(0);
+}
+
 console.error(`bench/rpc.ts: ${CALLS} calls per level, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
 const results: Row[] = [];
-for (const impl of ['raw-minimal', 'raw', 'enoki']) results.push(...(await measure(impl)));
+for (const impl of ['raw-minimal', 'raw'].filter(wanted)) results.push(...(await measure({ impl, peer: impl, levels: CONCURRENCY, calls: CALLS, warmup: 2000 })));
+for (const impl of (ONLY ?? Object.keys(ENOKI_CLIENTS)).filter((impl) => Object.hasOwn(ENOKI_CLIENTS, impl))) {
+  results.push(...(await measure({ impl, peer: impl, client: ENOKI_CLIENTS[impl], levels: CONCURRENCY, calls: CALLS, warmup: 2000 })));
+}
 
 const byKey = new Map(results.map((r) => [`${r.impl}@${r.inFlight}`, r]));
-console.log('\n| impl | in flight | calls/s | p50 ms | p99 ms | calls/s vs raw | p50 - raw p50 (ms) |');
-console.log('|---|---:|---:|---:|---:|---:|---:|');
+console.log('\n| impl | in flight | calls/s | p50 ms | p99 ms | calls/s vs raw | calls/s vs raw-minimal | p50 - raw p50 (ms) | calls/s vs enoki |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
-  const raw = byKey.get(`raw@${r.inFlight}`)!;
+  const raw = byKey.get(`raw@${r.inFlight}`);
+  const minimal = byKey.get(`raw-minimal@${r.inFlight}`);
+  const enoki = r.impl.startsWith('enoki-') ? byKey.get(`enoki@${r.inFlight}`) : undefined;
+  const ratio = (base: Row | undefined): string => (base ? `${(r.callsPerSec / base.callsPerSec).toFixed(2)}x` : '-');
   console.log(
-    `| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${(r.callsPerSec / raw.callsPerSec).toFixed(2)}x | ${(r.p50 - raw.p50).toFixed(3)} |`,
+    `| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${ratio(raw)} | ${ratio(minimal)} | ${raw ? (r.p50 - raw.p50).toFixed(3) : '-'} | ${ratio(enoki)} |`,
   );
 }
 console.log(`\nraw = plain amqplib doing enoki's protocol work (persistent messages, durable reply queue, reply confirmed before ack);`);
-console.log('raw-minimal = plain amqplib without those guarantees (transient, exclusive reply queue, ack at once): the floor.');
+console.log('raw-minimal = plain amqplib without those guarantees (transient, exclusive reply queue, ack at once, nothing waits for a confirm): the floor.');
+console.log('enoki-otel / enoki-otlp = OpenTelemetry tracing on in caller and service, every call sampled, batch span processor; spans discarded (enoki-otel)');
+console.log('or exported by the service as OTLP http/protobuf to a local sink (enoki-otlp). bench/rpc.ts --tracing-ab compares them in alternating bursts.');
+console.log('enoki-transient = DELIVERY_MODE transient + PUBLISH_CONFIRMS false (client and service): compare with raw-minimal. enoki-msgpack = SERIALIZER msgpack.');
+
+// The inference case: both clients call the same JSON-configured service (replies follow the request's format).
+const payload: Row[] = [];
+const payloadWanted = !ONLY || ONLY.includes('payload');
+const payloadCase = { peer: 'enoki', levels: PAYLOAD_CONCURRENCY, calls: PAYLOAD_CALLS, warmup: 20 };
+if (payloadWanted) {
+  payload.push(...(await measure({ ...payloadCase, impl: 'json 1 MB float array', client: {}, sum: Array.from(FLOATS) })));
+  payload.push(...(await measure({ ...payloadCase, impl: 'msgpack 1 MB float array', client: { SERIALIZER: 'msgpack' }, sum: FLOATS })));
+}
+const jsonBytes = Buffer.byteLength(JSON.stringify({ args: [Array.from(FLOATS)], kwargs: {} }));
+console.log(`\n1 MB float32 array per request (JSON body ${(jsonBytes / 1e6).toFixed(1)} MB as a number list, msgpack ${(FLOATS.byteLength / 1e6).toFixed(1)} MB + framing):\n`);
+console.log('| payload | in flight | calls/s | p50 ms | p99 ms | calls/s vs json |');
+console.log('|---|---:|---:|---:|---:|---:|');
+for (const r of payload) {
+  const json = payload.find((p) => p.impl.startsWith('json') && p.inFlight === r.inFlight)!;
+  console.log(`| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${(r.callsPerSec / json.callsPerSec).toFixed(2)}x |`);
+}
+
+const resultsDir = new URL('./results/', import.meta.url);
+mkdirSync(resultsDir, { recursive: true });
+const machine = { cpu: cpus()[0]?.model ?? 'cpu', cores: availableParallelism(), node: process.version, calls: CALLS, payloadCalls: PAYLOAD_CALLS };
+if (!ONLY) writeFileSync(new URL('rpc.json', resultsDir), `${JSON.stringify({ machine, rows: results, payload }, null, 2)}\n`);
+if (!ONLY) console.error('wrote bench/results/rpc.json');

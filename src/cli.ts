@@ -11,12 +11,13 @@ import { CALL_USAGE, callCommand } from './cli-call.js';
 import { readConfig } from './cli-config.js';
 import { SHELL_USAGE, shellCommand } from './cli-shell.js';
 import { EnokiError, isEnokiError } from './errors.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { moduleExports } from './module-exports.js';
 import { hasEntrypoints, serviceNameOf, type ServiceClass } from './service-definition.js';
 import { ServiceRunner } from './service-runner.js';
 import { ensureTypeScriptLoader, isTypeScriptModule } from './typescript-loader.js';
 import { launchedByNpm, watchLauncher } from './launcher-watch.js';
+import { startOtelSdk } from './tracing/otel-sdk.js';
 
 const USAGE = `Usage:
   enoki run [--config config.yaml] [--broker amqp://...] module:Class [module[:Class] ...]
@@ -121,6 +122,17 @@ async function run(config: EnokiConfig, specs: string[]): Promise<number> {
   const logger = createLogger(config.LOGGING);
   const services: ResolvedService[] = [];
   for (const spec of specs) services.push(...(await resolveServices(spec)));
+  // OTEL_* variables asking for an exporter start the SDK before any service takes a call.
+  const otel = await startOtelSdk([...new Set(services.map((s) => serviceNameOf(s.cls)))], logger);
+  try {
+    return await runServices(config, services, logger);
+  } finally {
+    // The batch processor holds spans of the last calls: flush them before exiting.
+    await otel?.shutdown().catch((err: unknown) => logger.warn({ err }, 'OpenTelemetry SDK shutdown failed'));
+  }
+}
+
+async function runServices(config: EnokiConfig, services: ResolvedService[], logger: Logger): Promise<number> {
   const runner = new ServiceRunner(config, { logger });
   for (const service of services) runner.add(service.cls, { module: service.module, exportName: service.exportName });
 

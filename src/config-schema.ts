@@ -10,6 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isPlainObject } from './config-substitute.js';
+import { SERIALIZER_NAMES, type SerializerName } from './serializer.js';
 
 /** A snake_case key in camelCase. */
 type Camel<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<Camel<Tail>>}` : S;
@@ -273,6 +274,16 @@ const amqpSsl = z.any().transform((value: unknown, ctx): TlsConfig | null => {
   return delegate(tlsSection, value, ctx);
 });
 
+/** DELIVERY_MODE, loaded. */
+export type DeliveryMode = 'persistent' | 'transient';
+
+// kombu takes the names and the AMQP numbers alike.
+const deliveryMode = z.any().transform((value: unknown, ctx): DeliveryMode => {
+  if (value === 'persistent' || value === 2) return 'persistent';
+  if (value === 'transient' || value === 1) return 'transient';
+  return fail(ctx, '"persistent" (2) or "transient" (1)', value);
+});
+
 const URI_SCHEMES = new Set(['amqp', 'amqps', 'pyamqp', 'memory']);
 
 const oneAmqpUri = text.transform((uri, ctx) => {
@@ -326,6 +337,13 @@ const webAddress = z.any().transform((value: unknown, ctx) => {
   return fail(ctx, 'an address "host:port" or a port', value);
 });
 
+// METRICS_ADDRESS: as WEB_SERVER_ADDRESS, but a host with a scheme or a path in it
+// (`http://x:9100`) is refused rather than handed to listen() to fail later.
+const metricsAddress = z.any().transform((value: unknown, ctx) => {
+  if (typeof value === 'string' && /[/\s]/.test(value)) return fail(ctx, 'an address "host:port" or a port', value);
+  return delegate(webAddress, value, ctx);
+});
+
 /** Every key enoki reads, in file spelling, with its default. */
 export const CONFIG_SCHEMA = z.looseObject({
   /** amqp://, amqps:// or memory:// (pyamqp:// is accepted and normalised to amqp://). */
@@ -342,6 +360,12 @@ export const CONFIG_SCHEMA = z.looseObject({
    */
   QUEUE_TYPE: setting(z.enum(['classic', 'quorum'], { error: '"classic" or "quorum"' }), (): QueueType => 'classic'),
   WEB_SERVER_ADDRESS: setting(webAddress, () => '0.0.0.0:8000'),
+  /**
+   * Where a ServiceRunner (`enoki run`) serves `/metrics` (Prometheus) and `/health/live`,
+   * `/health/ready`: "host:port" (a bare port listens on every interface); unset = off.
+   * Its own server, never WEB_SERVER_ADDRESS's, so it is not exposed with the routes.
+   */
+  METRICS_ADDRESS: setting(metricsAddress, (): string | null => null),
   rpc_exchange: setting(text, () => 'nameko-rpc'),
   max_workers: setting(integer(1), () => 10),
   /**
@@ -361,6 +385,16 @@ export const CONFIG_SCHEMA = z.looseObject({
   MAX_MESSAGE_SIZE: setting(integer(1), () => 4 * 1024 * 1024),
   /** Send the JS stack in error replies. */
   INCLUDE_REMOTE_STACK: setting(flag, () => false),
+  /**
+   * Body format of the requests, replies to requests without a content type enoki reads,
+   * and events this process sends (nameko's key): 'json' or 'msgpack'. A reply always
+   * uses its request's format.
+   */
+  SERIALIZER: setting(z.enum(SERIALIZER_NAMES, { error: '"json" or "msgpack"' }), (): SerializerName => 'json'),
+  /** AMQP delivery mode of RPC requests and replies: 'persistent' (2, nameko's) or 'transient' (1). */
+  DELIVERY_MODE: setting(deliveryMode, (): DeliveryMode => 'persistent'),
+  /** Wait for the broker's confirm of each RPC request and reply before going on (nameko: always). */
+  PUBLISH_CONFIRMS: setting(flag, () => true),
   LOGGING: setting(logging, (): LoggingConfig => ({ level: 'info', destination: 'stderr', pretty: 'auto' })),
   POOL: setting(pool, () => poolDefaults()),
   AMQP_SSL: setting(amqpSsl, (): TlsConfig | null => null),

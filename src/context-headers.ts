@@ -3,6 +3,8 @@
 // RPC requests and events carry the same headers (test/fixtures/nameko-wire and
 // nameko-events), so both read and write them here.
 
+import { TRACE_CONTEXT_KEYS } from './tracing/otel.js';
+
 export const HEADER_PREFIX = 'nameko';
 export const CALL_ID_STACK_KEY = 'call_id_stack';
 
@@ -24,6 +26,10 @@ export function contextFromHeaders(headers: Record<string, unknown> | undefined)
     if (!key.startsWith(prefix)) continue;
     const name = key.slice(prefix.length);
     if (name === '__proto__' || name === 'constructor' || name === 'prototype') continue;
+    // `nameko.traceparent`: trace context a Python nameko hop passed on as context data.
+    // It is read by tracing (src/tracing/otel.ts) and replaced by a fresh one on the calls
+    // this one makes; kept, it would travel on as a stale parent.
+    if (TRACE_CONTEXT_KEYS.has(name)) continue;
     if (name === CALL_ID_STACK_KEY) {
       if (Array.isArray(value)) callIdStack = value.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)));
       continue;

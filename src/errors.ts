@@ -96,7 +96,7 @@ export const ERROR_CATALOGUE = {
   ENOKI_ERR_WAIT_TIMEOUT: { message: 'entrypointWaiter: %s did not run%s within %s ms', retryable: true },
   ENOKI_ERR_HTTP_BODY: { message: 'request body could not be read: %s', retryable: false },
   ENOKI_ERR_TESTING_USAGE: { message: '%s: %s', retryable: false },
-  ENOKI_ERR_EVENT_PAYLOAD: { message: 'event payload cannot be carried as JSON: %s', retryable: false },
+  ENOKI_ERR_EVENT_PAYLOAD: { message: 'event payload cannot be carried as JSON or MessagePack: %s', retryable: false },
   ENOKI_ERR_DISPATCHER_CLOSED: { message: 'the event dispatcher was closed; %s cannot be sent', retryable: false },
   ENOKI_ERR_EVENT_SOURCE: { message: '%s: source service %s is not a service name (letters, digits, _ and -)', retryable: false },
   ENOKI_ERR_EVENT_TYPE: { message: '%s: event type %s is not a routing key (a non-empty string of at most 255 bytes)', retryable: false },
@@ -110,6 +110,11 @@ export const ERROR_CATALOGUE = {
   ENOKI_ERR_NO_ENTRYPOINTS: {
     message:
       'service class %s (%s) has no entrypoints, so it would start and answer nothing. Mark a method with an entrypoint decorator: @rpc, @http(...), @eventHandler(...), @timer(...) (in plain JavaScript: decorate(%s, { method: rpc })). If it has decorators, the module was compiled without them or by another copy of enoki',
+    retryable: false,
+    internal: true,
+  },
+  ENOKI_ERR_METRICS_LISTEN: {
+    message: 'cannot serve metrics on METRICS_ADDRESS %s: %s. Next: choose a free port, or unset METRICS_ADDRESS to run without metrics',
     retryable: false,
     internal: true,
   },

@@ -23,6 +23,8 @@ export interface WorkerOutcome {
   result: unknown;
   /** What the method threw (or the error that kept it from running, such as a failed getDependency); undefined on success. */
   error: Error | undefined;
+  /** Milliseconds the call waited for one of max_workers slots before it began (0: one was free). */
+  slotWaitMs?: number;
 }
 
 /** How an entrypoint starts a call: who it is, what context it carries, how it answers. */
@@ -33,6 +35,16 @@ export interface SpawnOptions {
   contextData?: ContextData;
   /** The caller's call id stack; this call's id is appended to it. */
   parentCallIdStack?: readonly string[];
+  /**
+   * The headers of the incoming message or HTTP request, read for its trace context
+   * (`traceparent`, `tracestate`) when OpenTelemetry tracing is on; not read otherwise.
+   */
+  traceHeaders?: Readonly<Record<string, unknown>>;
+  /**
+   * Milliseconds the entrypoint already held the call waiting for a worker (the RPC
+   * consumer queues deliveries while every worker is busy); added to `slotWaitMs`.
+   */
+  waitedMs?: number;
   /**
    * The entrypoint's answer (RPC reply, HTTP response, event ack), run after the method
    * and before workerResult hooks. An error thrown here is logged; the call still ends.

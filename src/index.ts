@@ -39,7 +39,7 @@ export { ServiceContainer, type ContainerOptions, type ContainerState, type Work
 export type { ServiceClass, MethodDefinition, ServiceDefinition } from './service-definition.js';
 export type { EntrypointMark, MethodMarks } from './decorators.js';
 export type { Signature, ParamInfo } from './signature.js';
-export { ServiceRunner, type RunnerServiceOptions } from './service-runner.js';
+export { ServiceRunner, type MetricsServerAddress, type RunnerServiceOptions } from './service-runner.js';
 export { RpcProxy, type RpcProxyOptions } from './rpc/rpc-proxy.js';
 export { ClusterRpcProxy, type ClientOptions, type ClusterClient, type ClusterServices } from './rpc/cluster-rpc-proxy.js';
 export type { ServiceProxy, AnyServiceProxy, AnyFunction, RemoteMethod, AsyncReply } from './rpc/service-proxy.js';
@@ -60,7 +60,9 @@ export {
   type QueueType,
 } from './config.js';
 export type { ConfigInput } from './config-input.js';
-export type { HttpLimitsConfig } from './config-schema.js';
+export type { HttpLimitsConfig, DeliveryMode } from './config-schema.js';
+export type { SerializerName } from './serializer.js';
+export type { RpcPublishOptions } from './rpc/publish-settings.js';
 export type { BatchedOptions } from './batching.js';
 export { REDACTED, type SensitivePath, type Segment } from './redaction.js';
 export { createLogger, type Logger } from './logger.js';

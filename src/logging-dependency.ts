@@ -3,6 +3,7 @@
 
 import { DependencyProvider, dependency } from './dependency-provider.js';
 import type { Logger } from './logger.js';
+import { traceLogFields } from './tracing/call-span.js';
 import type { WorkerContext } from './worker-context.js';
 
 /**
@@ -17,7 +18,9 @@ export class LoggingProvider extends DependencyProvider<Logger> {
   private readonly started = new WeakMap<WorkerContext, number>();
 
   private logger(ctx: WorkerContext): Logger {
-    return this.container.logger.child({ method: ctx.methodName, call: ctx.callId });
+    // A traced call's lines carry its trace and span ids, to be joined with its trace.
+    const trace = traceLogFields(ctx);
+    return this.container.logger.child(trace ? { method: ctx.methodName, call: ctx.callId, ...trace } : { method: ctx.methodName, call: ctx.callId });
   }
 
   getDependency(ctx: WorkerContext): Logger {

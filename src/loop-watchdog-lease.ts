@@ -38,3 +38,14 @@ export function acquireWatchdog(thresholdMs: number, logger: Logger): WatchdogLe
     },
   };
 }
+
+/**
+ * The shared watchdog's event-loop delay (p50/p99/max in ms since the last reset), then
+ * reset, for metrics; undefined while no container runs (no watchdog then).
+ */
+export function takeLoopDelayStats(): { p50: number; p99: number; max: number; count: number } | undefined {
+  if (!shared) return undefined;
+  const stats = shared.watchdog.stats();
+  shared.watchdog.resetStats();
+  return stats;
+}

@@ -153,6 +153,16 @@ export class ServiceContainer<S = unknown> implements ExtensionHost {
   }
 
   /**
+   * The broker connection once one was asked for, else null; never opens one (readiness
+   * and metrics read it: a service with only `@http` methods may have none).
+   *
+   * @internal
+   */
+  get openedTransport(): Promise<Transport> | null {
+    return this.transportPromise;
+  }
+
+  /**
    * A per-container singleton shared by extensions (e.g. the one reply queue that all
    * RpcProxy fields of a service share), made on first request.
    */

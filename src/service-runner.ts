@@ -8,6 +8,9 @@ import { createLogger } from './logger.js';
 import { ServiceContainer, type ContainerOptions } from './service-container.js';
 import { EnokiError } from './errors.js';
 import { hasEntrypoints, type ServiceClass } from './service-definition.js';
+import { startObservability, type MetricsServerAddress, type RunnerObservability } from './metrics/runner-observability.js';
+
+export type { MetricsServerAddress } from './metrics/runner-observability.js';
 
 /** Options of {@link ServiceRunner.add}: a container's options, plus a config of the service's own. */
 export interface RunnerServiceOptions extends ContainerOptions {
@@ -31,6 +34,8 @@ export class ServiceRunner {
   readonly config: EnokiConfig;
   /** The logger every container logs to, unless added with its own. */
   readonly logger: Logger;
+  /** The metrics server and its sources while the runner runs with METRICS_ADDRESS set. */
+  private observability: RunnerObservability | null = null;
 
   /**
    * @param config - The services' config (default: enoki's defaults).
@@ -63,8 +68,21 @@ export class ServiceRunner {
     return container;
   }
 
-  /** Start every container; if one fails, the ones already started are killed. */
+  /**
+   * Where `/metrics`, `/health/live` and `/health/ready` are served while the runner runs
+   * with METRICS_ADDRESS set (the real port when it asked for port 0); undefined otherwise.
+   */
+  get metricsAddress(): MetricsServerAddress | undefined {
+    return this.observability?.address;
+  }
+
+  /**
+   * Start every container; if one fails, the ones already started are killed. With
+   * METRICS_ADDRESS set, the metrics server listens first, so liveness answers (and
+   * readiness says `starting`) while the services wait for the broker.
+   */
   async start(): Promise<void> {
+    if (this.config.METRICS_ADDRESS && !this.observability) this.observability = await startObservability(this, this.config.METRICS_ADDRESS);
     const started: ServiceContainer[] = [];
     try {
       for (const container of this.containers) {
@@ -73,13 +91,26 @@ export class ServiceRunner {
       }
     } catch (err) {
       await Promise.all(started.map((c) => c.kill()));
+      await this.closeObservability();
       throw err;
+    }
+    this.observability?.started();
+  }
+
+  /** Graceful stop of every container, in parallel; readiness answers 503 `stopping` meanwhile. */
+  async stop(): Promise<void> {
+    this.observability?.stopping();
+    try {
+      await Promise.all(this.containers.map((c) => c.stop()));
+    } finally {
+      await this.closeObservability();
     }
   }
 
-  /** Graceful stop of every container, in parallel. */
-  async stop(): Promise<void> {
-    await Promise.all(this.containers.map((c) => c.stop()));
+  private async closeObservability(): Promise<void> {
+    const observability = this.observability;
+    this.observability = null;
+    await observability?.close();
   }
 
   /**
@@ -87,7 +118,12 @@ export class ServiceRunner {
    * not yet acknowledged return to the queue for another instance.
    */
   async kill(): Promise<void> {
-    await Promise.all(this.containers.map((c) => c.kill()));
+    this.observability?.stopping();
+    try {
+      await Promise.all(this.containers.map((c) => c.kill()));
+    } finally {
+      await this.closeObservability();
+    }
   }
 
   /** Stop gracefully at the end of an `await using` scope, as `stop()` does. */

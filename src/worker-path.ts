@@ -19,6 +19,9 @@ import type { OffloadExecutor } from './offload/offload-executor.js';
 import type { MethodDefinition, ServiceDefinition } from './service-definition.js';
 import { Semaphore } from './semaphore.js';
 import { toError } from './thrown-values.js';
+import { bindCallSpan, traceLogFields, traceCall } from './tracing/call-span.js';
+import { tracingOn } from './tracing/otel.js';
+import type { Span } from '@opentelemetry/api';
 import { WorkerContext } from './worker-context.js';
 
 /** What a batch runs with: the context and dependencies of its first call. */
@@ -86,18 +89,27 @@ export class WorkerPath {
     // Counted from before a slot is free: a graceful stop must also wait for a call that
     // was accepted (an HTTP request, a direct call) but is still queued for a slot.
     this.active++;
+    // Traced, the whole call (its wait for a slot too) runs inside its span.
+    if (tracingOn()) return traceCall(this.host.serviceName, method.methodName, options, (span) => this.startWorker(method, args, options, span));
+    return this.startWorker(method, args, options, undefined);
+  }
+
+  private startWorker(method: MethodDefinition, args: unknown[], options: SpawnOptions, span: Span | undefined): Promise<WorkerOutcome> {
     // The hot path is one async function deep: no wrapper per layer (each costs a promise
     // and a microtask per call, measured in bench/http.ts).
     const release = this.slots.tryAcquire();
-    return release ? this.runWorker(release, method, args, options) : this.runQueued(method, args, options);
+    return release ? this.runWorker(release, method, args, options, span) : this.runQueued(method, args, options, span);
   }
 
-  private async runQueued(method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
-    return this.runWorker(await this.slots.acquire(), method, args, options);
+  private async runQueued(method: MethodDefinition, args: unknown[], options: SpawnOptions, span: Span | undefined): Promise<WorkerOutcome> {
+    // Only a call that had to queue reads the clock: the hot path stays as it was.
+    const queuedAt = performance.now();
+    const release = await this.slots.acquire();
+    return this.runWorker(release, method, args, options, span, performance.now() - queuedAt);
   }
 
   /** One call, from its slot (`release`) to onWorkerDone; releases the slot when done. */
-  private async runWorker(release: () => void, method: MethodDefinition, args: unknown[], options: SpawnOptions): Promise<WorkerOutcome> {
+  private async runWorker(release: () => void, method: MethodDefinition, args: unknown[], options: SpawnOptions, span: Span | undefined, slotWaitMs = 0): Promise<WorkerOutcome> {
     const ctx = new WorkerContext({
       serviceName: this.host.serviceName,
       methodName: method.methodName,
@@ -108,6 +120,7 @@ export class WorkerPath {
       parentCallsTracked: this.host.config.parent_calls_tracked,
       sensitive: method.sensitiveArguments ? { params: method.signature.params.map((p) => p.name ?? ""), paths: method.sensitiveArguments } : undefined,
     });
+    if (span) bindCallSpan(ctx, span);
     let result: unknown;
     let error: Error | undefined;
     try {
@@ -123,7 +136,7 @@ export class WorkerPath {
       } catch (err) {
         error = toError(err);
         if (error instanceof CallAbandoned) {
-          this.host.logger.warn({ call: ctx.callId }, `${error.message}; not answered, handed back (an RPC request is requeued, an HTTP request gets 503)`);
+          this.host.logger.warn({ call: ctx.callId, ...traceLogFields(ctx) }, `${error.message}; not answered, handed back (an RPC request is requeued, an HTTP request gets 503)`);
         } else {
           if (!this.errorsLoggedByProvider) this.logMethodError(ctx, method, error);
         }
@@ -143,7 +156,7 @@ export class WorkerPath {
     } catch (err) {
       // getDependency threw: the method never ran; answer with that error.
       error = toError(err);
-      this.host.logger.error({ err: error, call: ctx.callId }, `dependency injection failed for ${this.host.serviceName}.${method.methodName}`);
+      this.host.logger.error({ err: error, call: ctx.callId, ...traceLogFields(ctx) }, `dependency injection failed for ${this.host.serviceName}.${method.methodName}`);
       if (options.handleResult) await Promise.resolve(options.handleResult(ctx, undefined, error)).catch(() => undefined);
     } finally {
       try {
@@ -154,7 +167,7 @@ export class WorkerPath {
         this.workerFinished();
       }
     }
-    const outcome: WorkerOutcome = { ctx, result, error };
+    const outcome: WorkerOutcome = { ctx, result, error, slotWaitMs: options.waitedMs === undefined ? slotWaitMs : slotWaitMs + options.waitedMs };
     for (const listener of this.workerDoneListeners) {
       try {
         listener(outcome);
@@ -215,9 +228,9 @@ export class WorkerPath {
   private logMethodError(ctx: WorkerContext, method: MethodDefinition, error: Error): void {
     const where = `${this.host.serviceName}.${method.methodName}`;
     if (error instanceof ExpectedError || method.expected?.some((cls) => error instanceof cls)) {
-      this.host.logger.warn({ call: ctx.callId, error: `${error.name}: ${error.message}` }, `${where} raised an expected error`);
+      this.host.logger.warn({ call: ctx.callId, error: `${error.name}: ${error.message}`, ...traceLogFields(ctx) }, `${where} raised an expected error`);
     } else {
-      this.host.logger.error({ err: error, call: ctx.callId }, `${where} raised ${error.name}: ${error.message}`);
+      this.host.logger.error({ err: error, call: ctx.callId, ...traceLogFields(ctx) }, `${where} raised ${error.name}: ${error.message}`);
     }
   }
 

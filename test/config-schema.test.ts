@@ -136,6 +136,7 @@ describe('environment overrides', () => {
       AMQP_URI_ORDER: 'shuffled',
       QUEUE_TYPE: 'quorum',
       WEB_SERVER_ADDRESS: '1.2.3.4:5',
+      METRICS_ADDRESS: '127.0.0.1:9464',
       RPC_EXCHANGE: 'x',
       LOGGING_LEVEL: 'debug',
       LOGGING_DESTINATION: 'stdout',
@@ -149,6 +150,9 @@ describe('environment overrides', () => {
       AMQP_SSL_CERT: 'c.pem',
       AMQP_SSL_KEY: 'k.pem',
       AMQP_SSL_PASSPHRASE: 'pp',
+      SERIALIZER: 'msgpack',
+      DELIVERY_MODE: 'transient',
+      PUBLISH_CONFIRMS: 'false',
     };
     for (const { variable, path } of variables) {
       const raw = values[variable] ?? (variable.endsWith('STACK') || variable.endsWith('UNAUTHORIZED') ? 'false' : '7');

@@ -70,6 +70,7 @@ AMQP_URI: amqps://u:p@broker:5671/prod
 AMQP_URI_ORDER: shuffled
 QUEUE_TYPE: quorum
 WEB_SERVER_ADDRESS: 127.0.0.1:9000
+METRICS_ADDRESS: 127.0.0.1:9464
 rpc_exchange: my-rpc
 max_workers: 4
 MAX_PENDING_REPLIES: 16
@@ -79,6 +80,9 @@ STARTUP_TIMEOUT: 5
 RPC_TIMEOUT: 2.5
 MAX_MESSAGE_SIZE: 1024
 INCLUDE_REMOTE_STACK: true
+SERIALIZER: msgpack
+DELIVERY_MODE: transient
+PUBLISH_CONFIRMS: false
 LOGGING: { level: debug, destination: /tmp/enoki.log, pretty: false }
 POOL: { threads: 3, idle_timeout: 5, max_queue: 100, max_memory_mb: 256, shutdown_grace: 1.5 }
 AMQP_SSL: { ca: ca.pem, cert: c.pem, key: k.pem, passphrase: pw, reject_unauthorized: false }
@@ -88,6 +92,7 @@ AMQP_SSL: { ca: ca.pem, cert: c.pem, key: k.pem, passphrase: pw, reject_unauthor
       AMQP_URI_ORDER: 'shuffled',
       QUEUE_TYPE: 'quorum',
       WEB_SERVER_ADDRESS: '127.0.0.1:9000',
+      METRICS_ADDRESS: '127.0.0.1:9464',
       rpc_exchange: 'my-rpc',
       max_workers: 4,
       MAX_PENDING_REPLIES: 16,
@@ -97,6 +102,9 @@ AMQP_SSL: { ca: ca.pem, cert: c.pem, key: k.pem, passphrase: pw, reject_unauthor
       RPC_TIMEOUT: 2.5,
       MAX_MESSAGE_SIZE: 1024,
       INCLUDE_REMOTE_STACK: true,
+      SERIALIZER: 'msgpack',
+      DELIVERY_MODE: 'transient',
+      PUBLISH_CONFIRMS: false,
       LOGGING: { level: 'debug', destination: '/tmp/enoki.log', pretty: false },
       POOL: { threads: 3, idleTimeout: 5, maxQueue: 100, maxMemoryMb: 256, shutdownGrace: 1.5 },
       AMQP_SSL: { ca: 'ca.pem', cert: 'c.pem', key: 'k.pem', passphrase: 'pw', rejectUnauthorized: false },

@@ -50,6 +50,7 @@ const PINNED: Record<string, boolean> = {
   ENOKI_ERR_DUPLICATE_COPY: false,
   ENOKI_ERR_NO_ENTRYPOINTS: false,
   ENOKI_ERR_BATCH_RESULT: false,
+  ENOKI_ERR_METRICS_LISTEN: false,
   ENOKI_ERR_CONSUMER_TIMEOUT: false,
   ENOKI_ERR_REPLY_QUEUE_LOST: true,
 };
@@ -142,6 +143,7 @@ describe('what callers are told', () => {
         'ENOKI_ERR_CONSUMER_TIMEOUT',
         'ENOKI_ERR_DISCONNECTED',
         'ENOKI_ERR_DUPLICATE_COPY',
+        'ENOKI_ERR_METRICS_LISTEN',
         'ENOKI_ERR_NO_ENTRYPOINTS',
         'ENOKI_ERR_PUBLISH',
         'ENOKI_ERR_REPLY_QUEUE_LOST',

@@ -4,6 +4,8 @@
 //
 //   the RPC wire decoder     any bytes, any content type    -> a request, or MalformedRequest
 //   the reply decoder        any bytes                      -> a reply, MalformedRequest or SyntaxError
+//   the msgpack request      any bytes, packed values, poisoned maps (application/x-msgpack)
+//     decoder                                               -> a request, or MalformedRequest
 //   nameko.* headers         any header table               -> context data and a string call id stack
 //   the untrusted JSON parse any JSON text, poisoned or not -> JSON.parse's value, or a refusal
 //   signature binding        any parameter list, args/kwargs -> bound arguments, or IncorrectSignature
@@ -29,11 +31,12 @@ import { IncorrectSignature, MalformedRequest } from '../src/errors.js';
 import { contextFromHeaders } from '../src/context-headers.js';
 import { BodyError, parseBody } from '../src/http/request.js';
 import { decodeReply, decodeRequest } from '../src/rpc/wire.js';
+import { Packr } from 'msgpackr';
 import { bindArguments, type Signature } from '../src/signature.js';
 import { parseUntrustedJson, PoisonedJsonError } from '../src/untrusted-json.js';
 
 const LONG = process.env.ENOKI_FUZZ === 'long';
-const PROPERTIES = 9;
+const PROPERTIES = 10;
 const runs = Number(process.env.FUZZ_RUNS ?? 300);
 const seconds = Number(process.env.FUZZ_SECONDS ?? 60);
 /** A fixed seed in `npm test` (reproducible CI); a fresh one per run under `npm run fuzz`. */
@@ -51,6 +54,27 @@ const jsonish = fc.oneof(
 );
 const contentType = fc.option(fc.oneof(fc.constantFrom('application/json', 'text/json', 'application/x-json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16', 'text/plain; charset=nope', 'application/octet-stream'), fc.string()), { nil: undefined });
 
+const packr = new Packr({ useRecords: false, moreTypes: true });
+/** A msgpack map header for `n` entries, and a str header + bytes, as any msgpack encoder writes them. */
+const mapOf = (n: number): Buffer => Buffer.from([0x80 | n]);
+const str = (s: string): Buffer => Buffer.concat([Buffer.from([0xa0 | Buffer.byteLength(s)]), Buffer.from(s)]);
+/** Bytes that are sometimes MessagePack requests: random bytes, packed values, truncated packs, poisoned maps. */
+const msgpackish = fc.oneof(
+  fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
+  fc.jsonValue().map((v) => packr.pack({ args: v, kwargs: v })),
+  fc.tuple(fc.array(fc.jsonValue(), { maxLength: 4 }), fc.dictionary(fc.string(), fc.jsonValue())).map(([args, kwargs]) => packr.pack({ args, kwargs })),
+  fc.tuple(fc.jsonValue(), fc.nat()).map(([v, cut]) => {
+    const whole = packr.pack({ args: [v], kwargs: {} });
+    return whole.subarray(0, cut % (whole.length + 1));
+  }),
+  fc.tuple(fc.constantFrom('__proto__', 'constructor', 'prototype'), fc.jsonValue(), fc.boolean()).map(([key, value, nested]) => {
+    // {'args': [{<key>: {'polluted': True, 'prototype': {'polluted': True}}}], 'kwargs': {}} or the key at the top.
+    const poison = Buffer.concat([mapOf(2), str('polluted'), Buffer.from([0xc3]), str('prototype'), mapOf(1), str('polluted'), Buffer.from([0xc3])]);
+    if (!nested) return Buffer.concat([mapOf(3), str(key), poison, str('args'), packr.pack([value]), str('kwargs'), mapOf(0)]);
+    return Buffer.concat([mapOf(2), str('args'), Buffer.from([0x91]), mapOf(1), str(key), poison, str('kwargs'), mapOf(0)]);
+  }),
+);
+
 function noPollution(): void {
   expect(Object.keys(Object.prototype)).toEqual([]);
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -67,6 +91,26 @@ describe('fuzz: decoders of outside input', () => {
         } catch (err) {
           expect(err).toBeInstanceOf(MalformedRequest);
         }
+      }),
+      params,
+    );
+    noPollution();
+  }, TIMEOUT);
+
+  it('decodeRequest (application/x-msgpack): a request or MalformedRequest, for any bytes; poisoned maps are refused', () => {
+    fc.assert(
+      fc.property(msgpackish, (body) => {
+        let request;
+        try {
+          request = decodeRequest(body, { contentType: 'application/x-msgpack', headers: {} } as never);
+        } catch (err) {
+          expect(err).toBeInstanceOf(MalformedRequest);
+          return;
+        }
+        expect(Array.isArray(request.args)).toBe(true);
+        expect(typeof request.kwargs).toBe('object');
+        // Whatever got through has no poisoning key left anywhere.
+        expect(JSON.stringify(request, (_k, v: unknown) => (ArrayBuffer.isView(v) ? null : v))).not.toMatch(/"__proto__"|"constructor":\{[^}]*"prototype"/);
       }),
       params,
     );

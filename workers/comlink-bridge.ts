@@ -25,9 +25,14 @@ type Listener = Parameters<Endpoint['addEventListener']>[1];
 type Transfer = Parameters<Endpoint['postMessage']>[1];
 type ThrowSerialized = { isError: boolean; value: Record<string, unknown> };
 
-export function portEndpoint(port: MessagePort): PortEndpoint {
+/**
+ * comlink's endpoint on `port`. `around`, when given, runs each delivery of a message (on
+ * the main thread: inside the call's trace context, so the dependency call it makes is a
+ * child of the call's thread span).
+ */
+export function portEndpoint(port: MessagePort, around?: (deliver: () => void) => void): PortEndpoint {
   const listeners = new Set<Listener>();
-  const deliver = (data: unknown): void => {
+  const dispatch = (data: unknown): void => {
     // comlink reads only `data` (and `origin`, which it allows to be anything by default).
     const event = { data } as Parameters<Extract<Listener, Function>>[0];
     for (const listener of listeners) {
@@ -35,6 +40,7 @@ export function portEndpoint(port: MessagePort): PortEndpoint {
       else listener.handleEvent(event);
     }
   };
+  const deliver = around ? (data: unknown): void => around(() => dispatch(data)) : dispatch;
   port.on('message', deliver);
   return {
     postMessage: (message: unknown, transfer?: Transfer) => {

@@ -56,6 +56,11 @@ type ServiceCtor = new () => Record<string, unknown>;
 
 const classes = new Map<string, Promise<ServiceCtor>>();
 
+/** Epoch milliseconds by this thread's clock: comparable across threads, unlike performance.now(). */
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 function post(message: ThreadMessage, transfer?: MessagePort[]): void {
   parentPort!.postMessage(message, transfer as never);
 }
@@ -81,7 +86,7 @@ async function warm(task: WarmTask): Promise<Outcome> {
 }
 
 async function call(task: CallTask): Promise<TaskReturn> {
-  if (task.reportStart) post({ tag: OFFLOAD_TAG, key: task.key, kind: 'started', threadId });
+  if (task.reportStart) post({ tag: OFFLOAD_TAG, key: task.key, kind: 'started', threadId, at: now() });
   let outcome: Outcome;
   try {
     const cls = await loadClass(task);
@@ -101,7 +106,7 @@ async function call(task: CallTask): Promise<TaskReturn> {
     outcome = { ok: false, error: describeError(err) };
   }
   try {
-    post({ tag: OFFLOAD_TAG, key: task.key, kind: 'outcome', outcome });
+    post({ tag: OFFLOAD_TAG, key: task.key, kind: 'outcome', outcome, at: now() });
     return null;
   } catch (err) {
     // Only a result can fail to clone: an error outcome is strings throughout.
@@ -111,7 +116,7 @@ async function call(task: CallTask): Promise<TaskReturn> {
       error: describeError(new EnokiError('ENOKI_ERR_NOT_CLONEABLE', ['the result', where, (err as Error).message])),
     };
     try {
-      post({ tag: OFFLOAD_TAG, key: task.key, kind: 'outcome', outcome: refused });
+      post({ tag: OFFLOAD_TAG, key: task.key, kind: 'outcome', outcome: refused, at: now() });
       return null;
     } catch {
       return refused;

@@ -6,7 +6,8 @@
 // One call, in messages:
 //   main -> thread   piscina task: OffloadTask (args cloned; plain-data dependencies by value)
 //   thread -> main   parentPort {started}          only for calls with a timeout, so the
-//                                                   timeout error can say queued vs running
+//                                                   timeout error can say queued vs running,
+//                                                   or traced calls (the thread span's start)
 //   thread -> main   parentPort {port}             first touch of a remote dependency: a
 //                                                   MessagePort that the main thread serves
 //                                                   that call's dependencies on (comlink)
@@ -41,7 +42,7 @@ export interface CallTask extends ServiceRef {
   values: Record<string, unknown>;
   /** Dependencies that are objects with behaviour: reached over a MessagePort. */
   remotes: string[];
-  /** Set when the method has a timeout: the thread then reports when it starts. */
+  /** Set when the method has a timeout, or the call is traced: the thread then reports when it starts. */
   reportStart: boolean;
   /**
    * Set for a `@batched` method: its result is one element per input, and an element that
@@ -84,10 +85,15 @@ export interface ThreadError {
 
 export type Outcome = { ok: true; value: unknown } | { ok: false; error: ThreadError };
 
+/**
+ * `at` is when the thread started or finished the method, by the thread's clock in epoch
+ * milliseconds (`performance.timeOrigin + performance.now()`): the times of the call's
+ * thread span when the call is traced (src/tracing/thread-span.ts).
+ */
 export type ThreadMessage =
-  | { tag: typeof OFFLOAD_TAG; key: number; kind: 'started'; threadId: number }
+  | { tag: typeof OFFLOAD_TAG; key: number; kind: 'started'; threadId: number; at: number }
   | { tag: typeof OFFLOAD_TAG; key: number; kind: 'port'; port: MessagePort }
-  | { tag: typeof OFFLOAD_TAG; key: number; kind: 'outcome'; outcome: Outcome };
+  | { tag: typeof OFFLOAD_TAG; key: number; kind: 'outcome'; outcome: Outcome; at: number };
 
 /**
  * What a piscina task resolves with: for a call, null once the outcome went over

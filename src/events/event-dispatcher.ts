@@ -14,6 +14,7 @@ import { dependency, DependencyProvider } from '../dependency-provider.js';
 import { EnokiError } from '../errors.js';
 import type { Transport } from '../transport/transport.js';
 import type { WorkerContext } from '../worker-context.js';
+import { serializerNamed } from '../serializer.js';
 import { publishEvent, UnroutableEvents, type DispatchFunction } from './event-publisher.js';
 import { eventExchange } from './event-wire.js';
 
@@ -51,7 +52,7 @@ class EventDispatcherProvider extends DependencyProvider<DispatchFunction> {
       if (!transport) {
         throw new EnokiError('ENOKI_ERR_CONTAINER_STATE', [container.serviceName, container.state, `${this.attrName} cannot dispatch ${eventType}: the service is not running`]);
       }
-      const outcome = await publishEvent(transport, container.serviceName, eventType, payload, headersFromContext(ctx.contextData, ctx.callIdStack));
+      const outcome = await publishEvent(transport, container.serviceName, eventType, payload, headersFromContext(ctx.contextData, ctx.callIdStack), serializerNamed(container.config.SERIALIZER));
       this.unroutableEvents?.note(outcome, container.serviceName, eventType);
     };
   }

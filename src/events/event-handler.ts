@@ -124,6 +124,7 @@ export class EventHandlerEntrypoint extends MethodEntrypoint<EventHandlerMark> {
     await this.spawn([payload], {
       contextData,
       parentCallIdStack: callIdStack,
+      traceHeaders: message.properties.headers,
       handleResult: (_ctx, _result, error) => {
         if (error instanceof CallAbandoned) message.nack(true);
         else if (error && options.requeueOnError) message.nack(true);

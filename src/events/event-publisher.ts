@@ -8,11 +8,15 @@
 
 import { EnokiError } from '../errors.js';
 import { UnroutableError, type Transport } from '../transport/transport.js';
-import { checkEventType, encodeEvent, eventExchange, JSON_CONTENT_TYPE } from './event-wire.js';
+import { checkEventType, encodeEvent, eventExchange } from './event-wire.js';
+import { JSON_SERIALIZER, type Serializer } from '../serializer.js';
+import { endWhenSettled, startClientSpan } from '../tracing/client-span.js';
+import { tracingOn } from '../tracing/otel.js';
 
 /**
  * Publish `payload` as a `sourceService` event of type `eventType`, with `headers` (the
- * `nameko.*` context headers inside a call, none standalone). Resolves once the broker has
+ * `nameko.*` context headers inside a call, none standalone), in `serializer`'s format
+ * (SERIALIZER; nameko's JSON by default). Resolves once the broker has
  * confirmed it, with whether any queue was bound for it; rejects with ENOKI_ERR_EVENT_TYPE /
  * ENOKI_ERR_EVENT_PAYLOAD for what cannot be an event, and with the transport's error when
  * it cannot be published.
@@ -23,17 +27,33 @@ export async function publishEvent(
   eventType: string,
   payload: unknown,
   headers: Record<string, unknown>,
+  serializer: Serializer = JSON_SERIALIZER,
 ): Promise<'routed' | 'unroutable'> {
   checkEventType(`dispatch from ${sourceService}`, eventType);
-  const body = encodeEvent(payload);
+  const body = encodeEvent(payload, serializer);
   const exchange = eventExchange(sourceService);
+  if (!tracingOn()) return publishEncoded(transport, exchange, eventType, body, headers, serializer);
+  const span = startClientSpan(`${sourceService}.${eventType}`, headers, { 'messaging.system': 'rabbitmq', 'messaging.destination.name': exchange, 'messaging.rabbitmq.destination.routing_key': eventType });
+  const published = publishEncoded(transport, exchange, eventType, body, headers, serializer);
+  endWhenSettled(span, published);
+  return published;
+}
+
+async function publishEncoded(
+  transport: Transport,
+  exchange: string,
+  eventType: string,
+  body: Buffer,
+  headers: Record<string, unknown>,
+  serializer: Serializer,
+): Promise<'routed' | 'unroutable'> {
   // Idempotent and cached by the transport; after a reconnect it declares again, so an
   // exchange deleted meanwhile does not close the publish channel with a 404.
   await transport.assertExchange(exchange);
   try {
     await transport.publish(exchange, eventType, body, {
-      contentType: JSON_CONTENT_TYPE,
-      contentEncoding: 'utf-8',
+      contentType: serializer.contentType,
+      contentEncoding: serializer.contentEncoding,
       deliveryMode: 2,
       priority: 0,
       headers,

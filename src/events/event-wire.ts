@@ -5,11 +5,14 @@
 //                 content_encoding utf-8, delivery_mode 2 (persistent), priority 0; the
 //                 `nameko.*` context headers when dispatched inside a call, none from a
 //                 standalone dispatcher; no reply_to, no correlation id
+//                 (with SERIALIZER msgpack: kombu's application/x-msgpack, binary; read
+//                 by content type whatever this service's SERIALIZER)
 //   queues        by handler type (queueFor below)
 // Everything that names, encodes or decodes an event lives here, so the dispatcher, the
 // handler and the tests agree on one reading.
 
-import { parseUntrustedJson, PoisonedJsonError } from '../untrusted-json.js';
+import { PoisonedJsonError } from '../untrusted-json.js';
+import { JSON_SERIALIZER, serializerForContentType, SPOKEN_CONTENT_TYPES, type Serializer } from '../serializer.js';
 import { EnokiError } from '../errors.js';
 import type { QueueSpec } from '../transport/transport.js';
 
@@ -71,7 +74,14 @@ export function queueFor(handler: HandlerQueueInput): QueueSpec {
  * space after each ',' and ':' and every character outside printable ASCII escaped, so an
  * enoki event and a nameko one with the same payload are the same bytes.
  */
-export function encodeEvent(payload: unknown): Buffer {
+export function encodeEvent(payload: unknown, serializer: Serializer = JSON_SERIALIZER): Buffer {
+  if (serializer.name !== 'json') {
+    try {
+      return serializer.encode(payload === undefined ? null : payload);
+    } catch (err) {
+      throw new EnokiError('ENOKI_ERR_EVENT_PAYLOAD', [(err as Error).message], { cause: err });
+    }
+  }
   let text: string | undefined;
   try {
     text = JSON.stringify(payload === undefined ? null : payload, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
@@ -102,15 +112,14 @@ function pythonSeparators(json: string): string {
   return out;
 }
 
-/** The payload of an event message; throws ENOKI_ERR_EVENT_PAYLOAD for a body that is not JSON. */
+/** The payload of an event message, in the format its content type names; throws ENOKI_ERR_EVENT_PAYLOAD for a body that is not one. */
 export function decodeEvent(body: Buffer, contentType: string | undefined): unknown {
-  if (contentType !== undefined && contentType !== JSON_CONTENT_TYPE && contentType !== 'application/x-json' && contentType !== 'text/json') {
-    throw new EnokiError('ENOKI_ERR_EVENT_PAYLOAD', [`unsupported content type ${JSON.stringify(contentType)}: enoki speaks application/json`]);
-  }
+  const serializer = serializerForContentType(contentType);
+  if (!serializer) throw new EnokiError('ENOKI_ERR_EVENT_PAYLOAD', [`unsupported content type ${JSON.stringify(contentType)}: ${SPOKEN_CONTENT_TYPES}`]);
   try {
-    return parseUntrustedJson(body.toString('utf8'));
+    return serializer.decode(body);
   } catch (err) {
-    const why = err instanceof PoisonedJsonError ? `the key ${err.path} is not allowed (prototype poisoning)` : `the body is not JSON: ${(err as Error).message}`;
+    const why = err instanceof PoisonedJsonError ? `the key ${err.path} is not allowed (prototype poisoning)` : `the body is not ${serializer.name === 'json' ? 'JSON' : 'MessagePack'}: ${(err as Error).message}`;
     throw new EnokiError('ENOKI_ERR_EVENT_PAYLOAD', [why], { cause: err });
   }
 }

@@ -14,6 +14,7 @@ import { EnokiError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createTransport } from '../transport/create-transport.js';
 import type { Transport } from '../transport/transport.js';
+import { serializerNamed } from '../serializer.js';
 import { checkSourceService, publishEvent, UnroutableEvents } from './event-publisher.js';
 
 /** Options of {@link eventDispatcher}. */
@@ -50,7 +51,7 @@ export async function eventDispatcher(config?: EnokiConfig | string, options: Ev
   const dispatch = async (sourceService: string, eventType: string, payload: unknown = null): Promise<void> => {
     if (closed) throw new EnokiError('ENOKI_ERR_DISPATCHER_CLOSED', [`dispatch(${JSON.stringify(sourceService)}, ${JSON.stringify(eventType)})`]);
     checkSourceService('eventDispatcher', sourceService);
-    unroutable.note(await publishEvent(transport, sourceService, eventType, payload, {}), sourceService, eventType);
+    unroutable.note(await publishEvent(transport, sourceService, eventType, payload, {}, serializerNamed(resolved.SERIALIZER)), sourceService, eventType);
   };
   const close = async (): Promise<void> => {
     if (closed) return;

@@ -209,6 +209,7 @@ export class HttpEntrypoint implements Entrypoint {
     for (const name of route.argNames) args.push(params[name]);
     return this.container.spawnWorker(route.definition, args, {
       entrypoint: 'http',
+      traceHeaders: req.headers,
       handleResult: this.responder(server, route, res),
     });
   }

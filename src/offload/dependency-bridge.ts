@@ -10,12 +10,14 @@ import { installErrorTransfer, portEndpoint, type PortEndpoint } from '../../wor
 export class DependencyBridge {
   private readonly endpoint: PortEndpoint;
 
+  /** `around` runs each request from the thread (inside the call's thread span, when traced). */
   constructor(
     private readonly port: MessagePort,
     dependencies: Record<string, unknown>,
+    around?: (deliver: () => void) => void,
   ) {
     installErrorTransfer();
-    this.endpoint = portEndpoint(port);
+    this.endpoint = portEndpoint(port, around);
     expose(dependencies, this.endpoint);
   }
 

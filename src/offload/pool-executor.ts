@@ -27,6 +27,11 @@ import { locateModule, moduleUrl } from './locate-module.js';
 import { isPlainData } from './plain-data.js';
 import { acquirePool, releasePool, type SharedPool } from './shared-pool.js';
 import { rebuildThreadError } from './thread-error.js';
+import { callContext } from '../tracing/call-span.js';
+import { tracingOn } from '../tracing/otel.js';
+import { ThreadSpan } from '../tracing/thread-span.js';
+import type { Context } from '@opentelemetry/api';
+import { emitObserved, observingPoolTasks } from '../observed-events.js';
 
 let nextKey = 1;
 
@@ -153,8 +158,14 @@ class PoolCall {
   private reject!: (err: Error) => void;
   private done = false;
   private started = false;
+  /** performance.now() when the task was posted, and when its thread reported its start (metrics). */
+  private readonly postedAt: number | undefined;
+  private startedAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private bridge: DependencyBridge | null = null;
+  /** The call's trace context, when traced; its thread span once the thread started it. */
+  private readonly traceParent: Context | undefined;
+  private threadSpan: ThreadSpan | null = null;
 
   constructor(
     private readonly pool: SharedPool,
@@ -179,6 +190,11 @@ class PoolCall {
       else remotes.push(name);
     }
     const timeout = this.method.cpuBound?.timeout;
+    this.traceParent = tracingOn() ? callContext(request.ctx) : undefined;
+    // Metrics need the wait/run split; a start report is one more message per task, so
+    // it is asked for only when someone listens (or the timeout error needs it).
+    const timed = observingPoolTasks();
+    if (timed) this.postedAt = performance.now();
     const task: CallTask = {
       kind: 'call',
       ...ref,
@@ -187,7 +203,7 @@ class PoolCall {
       args: request.args,
       values,
       remotes,
-      reportStart: timeout !== undefined,
+      reportStart: timeout !== undefined || timed || this.traceParent !== undefined,
       batched: this.method.batched !== undefined,
     };
     if (timeout !== undefined) {
@@ -216,20 +232,25 @@ class PoolCall {
     switch (message.kind) {
       case 'started':
         this.started = true;
+        if (this.traceParent) this.threadSpan = new ThreadSpan(this.where, this.traceParent, message.at, message.threadId);
+        this.startedAt = performance.now();
+        this.pool.busy++;
         break;
       case 'port':
-        this.bridge = new DependencyBridge(message.port, this.request.dependencies);
+        this.bridge = new DependencyBridge(message.port, this.request.dependencies, this.threadSpan?.around);
         break;
       case 'outcome':
-        this.finish(message.outcome);
+        this.finish(message.outcome, message.at);
         break;
     }
   }
 
-  private finish(outcome: Outcome): void {
+  private finish(outcome: Outcome, endedAt?: number): void {
     if (this.done) return;
+    const error = outcome.ok ? undefined : rebuildThreadError(outcome.error, this.method);
+    this.threadSpan?.end(error, endedAt);
     this.end();
-    if (!outcome.ok) this.reject(rebuildThreadError(outcome.error, this.method));
+    if (!outcome.ok) this.reject(error!);
     else if (this.method.batched && Array.isArray(outcome.value)) this.resolve(outcome.value.map((element) => this.batchElement(element)));
     else this.resolve(outcome.value);
   }
@@ -242,12 +263,21 @@ class PoolCall {
 
   private fail(err: unknown): void {
     if (this.done) return;
+    const error = this.explain(err);
+    this.threadSpan?.end(error);
     this.end();
-    this.reject(this.explain(err));
+    this.reject(error);
   }
 
   private end(): void {
     this.done = true;
+    if (this.started) this.pool.busy--;
+    if (this.postedAt !== undefined) {
+      const now = performance.now();
+      const waitMs = (this.startedAt ?? now) - this.postedAt;
+      const runMs = this.startedAt === undefined ? undefined : now - this.startedAt;
+      emitObserved({ kind: 'pool_task', service: this.request.ctx.serviceName, method: this.method.methodName, waitMs, runMs });
+    }
     clearTimeout(this.timer);
     this.pool.forget(this.key);
     this.bridge?.close();

@@ -33,6 +33,11 @@ export class SharedPool {
   /** Tasks allowed to wait for a thread; Infinity for 'auto'. */
   readonly queueLimit: number;
   users = 0;
+  /**
+   * Tasks a thread has started and not finished. Counted only for tasks that report their
+   * start (those with a timeout, and all of them while metrics listen): a metrics gauge.
+   */
+  busy = 0;
   private inPool = 0;
   private readonly handlers = new Map<number, ThreadMessageHandler>();
   private readonly leaving = new Map<number, () => void>();
@@ -142,6 +147,11 @@ export function acquirePool(config: PoolConfig, logger: Logger): SharedPool {
   }
   pool.users++;
   return pool;
+}
+
+/** The pools alive in this process (metrics read their threads and queue). */
+export function livePools(): Iterable<SharedPool> {
+  return pools.values();
 }
 
 /** The last user's release ends the pool's threads. */

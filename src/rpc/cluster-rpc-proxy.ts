@@ -17,9 +17,14 @@ import type { Transport } from '../transport/transport.js';
 import { ReplyListener, type CallOptions } from './reply-listener.js';
 import { serviceProxy, type AnyServiceProxy, type ServiceProxy } from './service-proxy.js';
 import type { ContextData } from '../context-headers.js';
+import { publishSettings, type PublishSettings, type RpcPublishOptions } from './publish-settings.js';
 
-/** Options of {@link ClusterRpcProxy.connect}. */
-export interface ClientOptions {
+/**
+ * Options of {@link ClusterRpcProxy.connect}. `serializer`, `deliveryMode` and
+ * `publishConfirms` override the config's SERIALIZER, DELIVERY_MODE and PUBLISH_CONFIRMS
+ * for this client's requests.
+ */
+export interface ClientOptions extends RpcPublishOptions {
   /** Context data sent with every call as `nameko.<key>` headers. */
   contextData?: ContextData;
   /** Default per-call timeout in ms (default: RPC_TIMEOUT from config, else none). */
@@ -78,13 +83,15 @@ export class ClusterRpcProxy {
     private readonly listener: ReplyListener,
     private readonly transport: Transport,
     private readonly ownsTransport: boolean,
-    private readonly defaults: { contextData: ContextData; timeoutMs: number | null; callIdStack: string[] },
+    private readonly defaults: { contextData: ContextData; timeoutMs: number | null; callIdStack: string[]; settings: PublishSettings },
     private readonly root: ClusterRpcProxy | null,
   ) {}
 
   /** Connect once; call `close()` (or `await using`) when done. */
   static async connect<M = Record<string, unknown>>(config?: ConfigInput, options: ClientOptions = {}): Promise<ClusterClient<M>> {
     const resolved = resolveConfig(config);
+    // Before connecting: a wrong value fails at once, not after a broker wait.
+    const settings = publishSettings(resolved, options, 'ClusterRpcProxy.connect options');
     const name = options.name ?? 'standalone_rpc_proxy';
     const logger = options.logger ?? createLogger(resolved.LOGGING, 'enoki-client');
     const transportConfig = options.startupTimeout === undefined ? resolved : { ...resolved, STARTUP_TIMEOUT: options.startupTimeout };
@@ -104,7 +111,7 @@ export class ClusterRpcProxy {
       transport,
       !options.transport,
       // A standalone caller has one stable call id, like nameko's 'standalone_rpc_proxy.call.<uuid>'.
-      { contextData: { ...options.contextData }, timeoutMs, callIdStack: [`${name}.call.${randomUUID()}`] },
+      { contextData: { ...options.contextData }, timeoutMs, callIdStack: [`${name}.call.${randomUUID()}`], settings },
       null,
     );
     return client.asProxy() as ClusterClient<M>;
@@ -148,7 +155,7 @@ export class ClusterRpcProxy {
       contextData: { ...this.defaults.contextData, ...options.contextData },
       callIdStack: this.defaults.callIdStack,
       timeoutMs: options.timeoutMs !== undefined ? options.timeoutMs : this.defaults.timeoutMs,
-    });
+    }, this.defaults.settings);
   }
 
   /**

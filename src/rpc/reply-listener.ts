@@ -26,9 +26,16 @@ import { EnokiError, isEnokiError, RpcTimeout, UnknownService } from '../errors.
 import { UnroutableError, type PublishOptions, type Subscription, type Transport } from '../transport/transport.js';
 import { errorText } from '../uri-secrets.js';
 import { headersFromContext, type ContextData } from '../context-headers.js';
-import { decodeReply, deserializeError, encodeRequest, JSON_CONTENT_TYPE } from './wire.js';
+import { endWhenSettled, startClientSpan } from '../tracing/client-span.js';
+import { tracingOn } from '../tracing/otel.js';
+import { decodeReply, deserializeError, encodeRequest } from './wire.js';
+import { publishSettings, type PublishSettings } from './publish-settings.js';
+import { emitObserved } from '../observed-events.js';
 
 const REPLY_QUEUE_EXPIRES_MS = 300_000;
+
+/** nameko's: JSON, persistent, confirmed. */
+const DEFAULT_SETTINGS = publishSettings({ SERIALIZER: 'json', DELIVERY_MODE: 'persistent', PUBLISH_CONFIRMS: true });
 
 /** Options of one call: {@link ClusterRpcProxy.call}'s `options`. */
 export interface CallOptions {
@@ -109,12 +116,13 @@ export class ReplyListener {
             // A reply after its call timed out, or a second reply to a redelivered
             // request (at-least-once): the caller has what it needs, drop it.
             this.logger.debug({ correlationId }, 'dropped a reply for no pending call (late or duplicate)');
+            emitObserved({ kind: 'reply_dropped', service: this.owner, reason: 'late_or_duplicate' });
             return;
           }
           this.settle(correlationId!);
           let reply;
           try {
-            reply = decodeReply(message.body);
+            reply = decodeReply(message.body, message.properties.contentType);
           } catch (err) {
             pending.reject(err as Error);
             return;
@@ -174,7 +182,7 @@ export class ReplyListener {
    * Publish a request and wait for its reply. The timeout covers everything, including
    * waiting for a lost connection to come back.
    */
-  async call(service: string, method: string, args: readonly unknown[], options: CallOptions = {}): Promise<unknown> {
+  async call(service: string, method: string, args: readonly unknown[], options: CallOptions = {}, settings: PublishSettings = DEFAULT_SETTINGS): Promise<unknown> {
     if (this.closedReason) throw new EnokiError('ENOKI_ERR_CLIENT_CLOSED', [`${service}.${method}`]);
     const correlationId = randomUUID();
     const timeoutMs = options.timeoutMs ?? undefined;
@@ -187,16 +195,29 @@ export class ReplyListener {
       if (timeoutMs !== undefined) pending.timer = setTimeout(() => this.timeOut(correlationId, target, timeoutMs), timeoutMs);
       this.pending.set(correlationId, pending);
     });
-    const body = encodeRequest(args, options.kwargs ?? {});
+    const { serializer } = settings;
+    let body: Buffer;
+    try {
+      body = encodeRequest(args, options.kwargs ?? {}, serializer);
+    } catch (err) {
+      this.settle(correlationId);
+      throw err;
+    }
     const properties = {
+      // Unconfirmed, a return is not reported: a call to a service nobody serves waits for its timeout.
       mandatory: true,
-      contentType: JSON_CONTENT_TYPE,
-      contentEncoding: 'utf-8',
-      deliveryMode: 2,
+      confirm: settings.confirm,
+      contentType: serializer.contentType,
+      contentEncoding: serializer.contentEncoding,
+      deliveryMode: settings.deliveryMode,
       priority: 0,
       correlationId,
       headers: headersFromContext(options.contextData ?? {}, options.callIdStack ?? []),
     };
+    if (tracingOn()) {
+      const span = startClientSpan(target, properties.headers, { 'rpc.system': 'nameko', 'rpc.service': service, 'rpc.method': method, 'messaging.message.conversation_id': correlationId });
+      endWhenSettled(span, result);
+    }
     this.send(correlationId, service, target, body, properties, deadline).catch((err: unknown) => {
       const pending = this.pending.get(correlationId);
       if (!pending) return;

@@ -35,7 +35,10 @@ import { bindArguments } from '../signature.js';
 import type { InboundMessage, Subscription, Transport } from '../transport/transport.js';
 import { withQueueType } from '../transport/queue-type.js';
 import { contextFromHeaders } from '../context-headers.js';
-import { decodeRequest, encodeReply, JSON_CONTENT_TYPE, serializeError } from './wire.js';
+import { emitObserved } from '../observed-events.js';
+import { decodeRequest, encodeReply, serializeError } from './wire.js';
+import { serializerForContentType } from '../serializer.js';
+import { publishSettings, type PublishSettings } from './publish-settings.js';
 
 /** nameko's answer for a result its serializer cannot encode. */
 class UnserializableValueError extends Error {
@@ -71,10 +74,14 @@ export class RpcConsumer implements Entrypoint {
   readonly methods = new Map<string, MethodDefinition>();
   /** Calls running here, by correlation id and reply_to: the delivery to acknowledge when each ends. */
   private readonly running = new Map<string, RunningCall>();
+  /** DELIVERY_MODE, PUBLISH_CONFIRMS and SERIALIZER of the replies, read once. */
+  private settings: PublishSettings | null = null;
   /** Deliveries being handled whose method has not returned yet (at most max_workers). */
   private busy = 0;
   /** Deliveries waiting for `busy` to drop below max_workers, in arrival order. */
   private readonly waiting: InboundMessage[] = [];
+  /** performance.now() when a delivery had to wait for a worker (only those). */
+  private readonly queuedAt = new WeakMap<InboundMessage, number>();
   /** Deliveries taken and not settled yet (method running, or reply on its way). */
   private unsettled = 0;
   private settledWaiters: Array<() => void> = [];
@@ -163,6 +170,8 @@ export class RpcConsumer implements Entrypoint {
     }
     if (this.busy >= this.container.config.max_workers) {
       this.waiting.push(message);
+      // The worker path reports this wait with the call (metrics' slot wait).
+      this.queuedAt.set(message, performance.now());
       return;
     }
     this.busy++;
@@ -198,23 +207,40 @@ export class RpcConsumer implements Entrypoint {
     // queue) must not be read as one by slicing.
     const methodName = routingKey.startsWith(prefix) ? routingKey.slice(prefix.length) : null;
     const log = container.logger;
+    if (message.redelivered) emitObserved({ kind: 'redelivered', service: container.serviceName });
 
     if (!replyTo) {
       // nameko crashes its consumer here. A reply cannot be sent, and requeueing would
       // loop forever, so the message is dropped (dead-lettered if the queue has a DLX).
       log.warn({ routingKey, correlationId, reason: 'no reply_to' }, 'rejected an RPC request without reply_to: nowhere to send a reply');
+      emitObserved({ kind: 'malformed', service: container.serviceName, reason: 'NoReplyTo' });
       message.nack(false);
       return;
     }
     const includeStack = container.config.INCLUDE_REMOTE_STACK;
-    const publishReply = (body: Buffer): Promise<void> =>
-      this.transport!.publish(container.config.rpc_exchange, replyTo, body, {
-        contentType: message.properties.contentType ?? JSON_CONTENT_TYPE,
-        contentEncoding: 'utf-8',
-        correlationId,
-        deliveryMode: 2,
-        priority: 0,
-      });
+    // The reply goes in the request's format (a json service answers a msgpack caller in
+    // msgpack); a request in a format enoki does not read is told so in the service's own.
+    const settings = this.settings ??= publishSettings(container.config, {}, 'config');
+    const requestFormat = serializerForContentType(message.properties.contentType);
+    const serializer = requestFormat ?? settings.serializer;
+    const replyProperties = {
+      contentType: requestFormat ? (message.properties.contentType ?? serializer.contentType) : serializer.contentType,
+      contentEncoding: serializer.contentEncoding,
+      correlationId,
+      deliveryMode: settings.deliveryMode,
+      priority: 0,
+    };
+    const publishReply = async (body: Buffer): Promise<void> => {
+      // Unconfirmed, the reply goes on the request's own channel, so the ack that follows
+      // reaches the broker after it (README, "Delivery guarantees").
+      if (!settings.confirm && message.publishOnChannel) {
+        if (!delivery().publishOnChannel!(container.config.rpc_exchange, replyTo, body, replyProperties)) {
+          throw new EnokiError('ENOKI_ERR_DISCONNECTED', [this.transport!.displayUri, 'the request\'s channel closed before the reply was published']);
+        }
+        return;
+      }
+      await this.transport!.publish(container.config.rpc_exchange, replyTo, body, { ...replyProperties, confirm: settings.confirm });
+    };
     const key = `${correlationId ?? ''}\u0000${replyTo}`;
     // The delivery this call answers for: a redelivery that joined it replaces the first.
     const delivery = (): InboundMessage => this.running.get(key)?.delivery ?? message;
@@ -235,16 +261,17 @@ export class RpcConsumer implements Entrypoint {
       }
       let body: Buffer;
       try {
-        body = encodeReply({ result: error ? null : result, error: error ? serializeError(error, includeStack) : null });
+        body = encodeReply({ result: error ? null : result, error: error ? serializeError(error, includeStack) : null }, serializer);
       } catch (err) {
         // A cycle, a throwing toJSON, nesting too deep: answer with nameko's error for it.
         log.error({ routingKey, correlationId, err }, 'the result cannot be serialized; replying with an error');
-        body = encodeReply({ result: null, error: serializeError(new UnserializableValueError(`Unserializable value: ${(err as Error).message}`)) });
+        body = encodeReply({ result: null, error: serializeError(new UnserializableValueError(`Unserializable value: ${(err as Error).message}`)) }, serializer);
       }
       try {
         await publishReply(body);
       } catch (err) {
         if (isEnokiError(err, 'ENOKI_ERR_DISCONNECTED')) {
+          emitObserved({ kind: 'reply_dropped', service: container.serviceName, reason: 'not_confirmed' });
           log.warn({ routingKey, correlationId, reason: (err as Error).message }, 'reply not confirmed: the request returns to its queue and is answered again');
           return;
         }
@@ -252,7 +279,7 @@ export class RpcConsumer implements Entrypoint {
         // a small error reply rather than leave the request unacknowledged for ever.
         log.error({ routingKey, correlationId, reason: (err as Error).message }, 'the broker refused the reply; sending an error reply instead');
         try {
-          await publishReply(encodeReply({ result: null, error: serializeError(new ReplyNotDelivered(`the reply could not be published: ${(err as Error).message}`)) }));
+          await publishReply(encodeReply({ result: null, error: serializeError(new ReplyNotDelivered(`the reply could not be published: ${(err as Error).message}`)) }, serializer));
         } catch (second) {
           // Requeue once: a transient refusal gets another try, a repeatable one cannot loop.
           log.error({ routingKey, correlationId, reason: (second as Error).message, requeue: !message.redelivered }, 'could not publish an error reply either');
@@ -263,6 +290,7 @@ export class RpcConsumer implements Entrypoint {
       message.ack();
     };
     const rejectCall = async (error: Error): Promise<void> => {
+      emitObserved({ kind: 'malformed', service: container.serviceName, reason: error.name });
       log.warn({ routingKey, correlationId, reason: `${error.name}: ${error.message}` }, 'RPC request refused');
       await answer(undefined, error);
     };
@@ -302,10 +330,13 @@ export class RpcConsumer implements Entrypoint {
     const { contextData, callIdStack } = contextFromHeaders(message.properties.headers);
     this.running.set(key, { delivery: message, method: method.methodName, startedAt: Date.now() });
     let answered: Promise<void> | undefined;
+    const queuedAt = this.queuedAt.get(message);
     await container.spawnWorker(method, args, {
       entrypoint: 'rpc',
       contextData,
       parentCallIdStack: callIdStack,
+      traceHeaders: message.properties.headers,
+      waitedMs: queuedAt === undefined ? undefined : performance.now() - queuedAt,
       handleResult: (_ctx, result, error) => {
         // Not awaited by the worker: its slot is free while the reply is confirmed.
         answered = reply(result, error);

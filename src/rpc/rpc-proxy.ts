@@ -11,10 +11,15 @@ import { DependencyProvider } from '../dependency-provider.js';
 import type { ExtensionHost } from '../extension-host.js';
 import type { WorkerContext } from '../worker-context.js';
 import { ReplyListener } from './reply-listener.js';
+import { publishSettings, type PublishSettings, type RpcPublishOptions } from './publish-settings.js';
 import { serviceProxy, type AnyServiceProxy, type ServiceProxy } from './service-proxy.js';
 
-/** Options of {@link RpcProxy}: `new RpcProxy<GreetingService>('greeting_service', { timeoutMs: 5000 })`. */
-export interface RpcProxyOptions {
+/**
+ * Options of {@link RpcProxy}: `new RpcProxy<GreetingService>('greeting_service', { timeoutMs: 5000 })`.
+ * `serializer`, `deliveryMode` and `publishConfirms` override the service's SERIALIZER,
+ * DELIVERY_MODE and PUBLISH_CONFIRMS for the calls made through this field.
+ */
+export interface RpcProxyOptions extends RpcPublishOptions {
   /** Per-call timeout in milliseconds (default: RPC_TIMEOUT from config, else none); null waits forever. */
   timeoutMs?: number | null;
 }
@@ -31,6 +36,7 @@ export function containerReplyListener(container: ExtensionHost): () => Promise<
 
 class RpcProxyProvider extends DependencyProvider<AnyServiceProxy> {
   private listener: (() => Promise<ReplyListener>) | null = null;
+  private settings: PublishSettings | null = null;
 
   constructor(
     readonly targetService: string,
@@ -40,6 +46,7 @@ class RpcProxyProvider extends DependencyProvider<AnyServiceProxy> {
   }
 
   override async start(): Promise<void> {
+    this.settings = this.publishSettings();
     this.listener = containerReplyListener(this.container);
     await this.listener();
   }
@@ -58,12 +65,17 @@ class RpcProxyProvider extends DependencyProvider<AnyServiceProxy> {
     if (get) await (await get().catch(() => undefined))?.close('the service stopped');
   }
 
+  private publishSettings(): PublishSettings {
+    return publishSettings(this.container.config, this.proxyOptions, `RpcProxy('${this.targetService}') options`);
+  }
+
   getDependency(ctx: WorkerContext): AnyServiceProxy {
     const config = this.container.config;
     const timeoutMs = this.proxyOptions.timeoutMs !== undefined ? this.proxyOptions.timeoutMs : config.RPC_TIMEOUT === null ? null : config.RPC_TIMEOUT * 1000;
     const getListener = this.listener ?? containerReplyListener(this.container);
+    const settings = (this.settings ??= this.publishSettings());
     return serviceProxy(
-      async (service, method, args, options) => (await getListener()).call(service, method, args, options),
+      async (service, method, args, options) => (await getListener()).call(service, method, args, options, settings),
       this.targetService,
       () => ({ contextData: ctx.contextData, callIdStack: ctx.callIdStack, timeoutMs }),
     );

@@ -4,11 +4,14 @@
 //   headers       'nameko.<key>' per context-data key; 'nameko.call_id_stack' an array of
 //                 '<service>.<method>.<uuid>' strings, oldest first (src/context-headers.ts,
 //                 shared with events).
+//   content type   application/json (utf-8), or kombu's application/x-msgpack (binary)
+//                 with the same two maps (src/serializer.ts); a reply uses its request's.
 // Everything that turns bytes into values or values into bytes for RPC lives here, so
 // the consumer, the client and the tests agree on one reading.
 
 import { ENOKI_CODE_PATH, NAMEKO_PATHS, serializeError, type WireError } from '../error-codec.js';
-import { parseUntrustedJson, PoisonedJsonError } from '../untrusted-json.js';
+import { PoisonedJsonError } from '../untrusted-json.js';
+import { JSON_SERIALIZER, serializerForContentType, SPOKEN_CONTENT_TYPES, type Serializer } from '../serializer.js';
 import { callerMessage, IncorrectSignature, MalformedRequest, MethodNotFound, RemoteError, type EnokiError } from '../errors.js';
 import { safeString } from '../thrown-values.js';
 import type { MessageProperties } from '../transport/transport.js';
@@ -27,54 +30,54 @@ export interface RpcReply {
 }
 
 /**
- * Parse a request body. Anything but a JSON object with an `args` array and a `kwargs`
- * object is a MalformedRequest (nameko's reply for it), never an exception that could
- * take the consumer down.
+ * Parse a request body, in the format its content type names (JSON, or kombu's msgpack;
+ * JSON when it has none). Anything but a map with an `args` list and a `kwargs` map is a
+ * MalformedRequest (nameko's reply for it), never an exception that could take the
+ * consumer down.
  */
 export function decodeRequest(body: Buffer, properties: MessageProperties): RpcRequest {
   const type = properties.contentType;
-  if (type !== undefined && type !== JSON_CONTENT_TYPE && type !== 'application/x-json' && type !== 'text/json') {
-    throw new MalformedRequest(`Unsupported content type ${JSON.stringify(type)}: enoki speaks application/json`);
-  }
+  const serializer = serializerForContentType(type);
+  if (!serializer) throw new MalformedRequest(`Unsupported content type ${JSON.stringify(type)}: ${SPOKEN_CONTENT_TYPES}`);
+  const format = serializer.name === 'json' ? 'JSON' : 'MessagePack';
   let parsed: unknown;
   try {
-    parsed = parseUntrustedJson(body.toString('utf8'));
+    parsed = serializer.decode(body);
   } catch (err) {
     if (err instanceof PoisonedJsonError) throw new MalformedRequest(`Message refused: the key ${err.path} is not allowed (prototype poisoning)`);
-    throw new MalformedRequest(`Message body is not valid JSON: ${(err as Error).message}`);
+    throw new MalformedRequest(`Message body is not valid ${format}: ${(err as Error).message}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new MalformedRequest('Message must be a JSON object with "args" and "kwargs"');
+    throw new MalformedRequest(`Message must be a ${format} ${serializer.name === 'json' ? 'object' : 'map'} with "args" and "kwargs"`);
   }
   const obj = parsed as Record<string, unknown>;
   const args = Object.hasOwn(obj, 'args') ? obj.args : [];
   const kwargs = Object.hasOwn(obj, 'kwargs') ? obj.kwargs : {};
   if (!Array.isArray(args)) throw new MalformedRequest('Message field "args" must be a list');
-  if (kwargs === null || typeof kwargs !== 'object' || Array.isArray(kwargs)) {
+  if (kwargs === null || typeof kwargs !== 'object' || Array.isArray(kwargs) || ArrayBuffer.isView(kwargs) || kwargs instanceof Map || kwargs instanceof Set) {
     throw new MalformedRequest('Message field "kwargs" must be a mapping');
   }
   return { args, kwargs: kwargs as Record<string, unknown> };
 }
 
-export function encodeRequest(args: readonly unknown[], kwargs: Readonly<Record<string, unknown>> = {}): Buffer {
-  return Buffer.from(JSON.stringify({ args, kwargs }));
+/** A request body in `serializer`'s format (JSON: plain JSON.stringify, as enoki always sent). */
+export function encodeRequest(args: readonly unknown[], kwargs: Readonly<Record<string, unknown>> = {}, serializer: Serializer = JSON_SERIALIZER): Buffer {
+  if (serializer.name === 'json') return Buffer.from(JSON.stringify({ args, kwargs }));
+  return serializer.encode({ args, kwargs });
 }
 
-/** JSON that cannot fail: undefined becomes null, BigInt a string, cycles an error. */
-export function encodeReply(reply: RpcReply): Buffer {
-  return Buffer.from(
-    JSON.stringify(reply, (_key, value: unknown) => {
-      if (value === undefined) return null;
-      if (typeof value === 'bigint') return value.toString();
-      return value;
-    }),
-  );
+/** A reply body in `serializer`'s format; JSON cannot fail for undefined (null) or BigInt (a string); cycles throw. */
+export function encodeReply(reply: RpcReply, serializer: Serializer = JSON_SERIALIZER): Buffer {
+  return serializer.encode(reply);
 }
 
-export function decodeReply(body: Buffer): RpcReply {
+/** Parse a reply body in the format its content type names (JSON when it has none). */
+export function decodeReply(body: Buffer, contentType?: string): RpcReply {
+  const serializer = serializerForContentType(contentType);
+  if (!serializer) throw new MalformedRequest(`Reply has the unsupported content type ${JSON.stringify(contentType)}: ${SPOKEN_CONTENT_TYPES}`);
   let parsed: unknown;
   try {
-    parsed = parseUntrustedJson(body.toString('utf8'));
+    parsed = serializer.decode(body);
   } catch (err) {
     if (err instanceof PoisonedJsonError) throw new MalformedRequest(`Reply refused: the key ${err.path} is not allowed (prototype poisoning)`);
     throw err;

@@ -249,6 +249,15 @@ export class AmqpSubscriptions {
           /* closed under us: requeued by the broker */
         }
       },
+      publishOnChannel: (exchange, routingKey, body, options) => {
+        if (!live()) return false;
+        try {
+          channel.publish(exchange, routingKey, body, options);
+          return true;
+        } catch {
+          return false; // closed under us: the message is requeued and answered again
+        }
+      },
     };
   }
 

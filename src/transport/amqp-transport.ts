@@ -263,7 +263,7 @@ export class AmqpTransport implements Transport {
   async publish(exchange: string, routingKey: string, body: Buffer, options: PublishOptions, waitMs?: number): Promise<void> {
     this.assertOpen();
     const deadline = waitMs === undefined || !Number.isFinite(waitMs) ? Infinity : Date.now() + Math.max(0, waitMs);
-    const { mandatory, ...props } = options;
+    const { mandatory, confirm = true, ...props } = options;
     const target = `${exchange}/${routingKey}`;
     for (;;) {
       this.assertOpen();
@@ -272,7 +272,7 @@ export class AmqpTransport implements Transport {
         await this.waitForConnection(deadline);
         continue;
       }
-      const tracked = mandatory ? this.returns.track(exchange, routingKey, body, props.correlationId) : undefined;
+      const tracked = mandatory && confirm ? this.returns.track(exchange, routingKey, body, props.correlationId) : undefined;
       try {
         const sent = await new Promise<boolean>((resolve, reject) => {
           try {
@@ -302,6 +302,8 @@ export class AmqpTransport implements Transport {
                 reject(this.confirmFailure(publisher, target, err));
               },
             );
+            // PUBLISH_CONFIRMS false: written to the channel is all the caller waits for.
+            if (!confirm) resolve(true);
           } catch (err) {
             // The channel was closed before this message left: nothing was sent, so it
             // goes again on the next channel. Anything else (a header table too large) is final.

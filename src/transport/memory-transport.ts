@@ -287,7 +287,7 @@ export class MemoryTransport implements Transport {
   }
 
   async publish(exchange: string, routingKey: string, body: Buffer, options: PublishOptions, waitMs?: number): Promise<void> {
-    const { mandatory, ...properties } = options;
+    const { mandatory, confirm = true, ...properties } = options;
     let routed: number;
     try {
       // Copy before the first await: the caller may reuse its buffer as soon as we return.
@@ -298,7 +298,8 @@ export class MemoryTransport implements Transport {
       if (isEnokiError(reason)) throw reason;
       throw new EnokiError('ENOKI_ERR_PUBLISH', [exchange, (reason as Error).message], { cause: reason });
     }
-    if (routed === 0 && mandatory === true) throw new UnroutableError(exchange, routingKey);
+    // Unconfirmed, a returned message is not reported (as on RabbitMQ).
+    if (routed === 0 && mandatory === true && confirm) throw new UnroutableError(exchange, routingKey);
   }
 
   async close(): Promise<void> {

@@ -65,12 +65,25 @@ export interface InboundMessage {
   ack(): void;
   /** Negative-acknowledge: back to the queue when `requeue`, dropped (or dead-lettered) otherwise. */
   nack(requeue: boolean): void;
+  /**
+   * Publish unconfirmed on the channel this message came on, so that an ack() made after it
+   * reaches the broker after this publish (AMQP keeps one channel's commands in order).
+   * False when that channel is gone (the broker has requeued this message). Absent on
+   * transports without channels: use Transport.publish with `confirm: false`.
+   */
+  publishOnChannel?(exchange: string, routingKey: string, body: Buffer, options: MessageProperties): boolean;
 }
 
 /** Message properties for Transport.publish, and whether the publish is mandatory. */
 export interface PublishOptions extends MessageProperties {
-  /** Fail the publish with `UnroutableError` when no queue is bound for the routing key. */
+  /** Fail the publish with `UnroutableError` when no queue is bound for the routing key (needs `confirm`). */
   mandatory?: boolean;
+  /**
+   * Wait for the broker's confirm (default true). false resolves once the message is
+   * written to the channel: no delivery guarantee, and a returned mandatory message is
+   * not reported (PUBLISH_CONFIRMS: false).
+   */
+  confirm?: boolean;
 }
 
 /** The broker could not route a mandatory publish to any queue. */
@@ -112,7 +125,7 @@ export interface Transport {
   /** Declare a durable topic exchange (idempotent). */
   assertExchange(name: string): Promise<void>;
   /**
-   * Publish and resolve once the broker has confirmed it. Rejects with UnroutableError
+   * Publish and resolve once the broker has confirmed it (unless `options.confirm` is false). Rejects with UnroutableError
    * for a returned mandatory message. While disconnected it waits for the connection
    * until `waitMs` (default: forever), then rejects with ENOKI_ERR_DISCONNECTED.
    */
