@@ -17,7 +17,6 @@
 
 import amqp from 'amqplib';
 import { createLogger, loadConfig, rpc, ServiceRunner } from 'enoki';
-import { startOtelSdk } from '../src/tracing/otel-sdk.js';
 import { registerDiscardingSdk } from './tracing-sdk.js';
 
 const [mode, uri, exchange] = process.argv.slice(2) as [string, string, string];
@@ -49,6 +48,12 @@ const ENOKI_MODES: Record<string, object> = {
   'enoki-otlp': {},
 };
 
+/** enoki's SDK starter from the same copy of enoki as `enoki` (dist/ when bench/rpc.ts runs it, src/ otherwise). */
+async function otelSdkModule(): Promise<typeof import('../src/tracing/otel-sdk.js')> {
+  const fromDist = import.meta.resolve('enoki').includes('/dist/');
+  return import(fromDist ? '../dist/src/tracing/otel-sdk.js' : '../src/tracing/otel-sdk.js');
+}
+
 const cpuAtReady = process.cpuUsage();
 const reportCpu = (): void => {
   const used = process.cpuUsage(cpuAtReady);
@@ -58,7 +63,7 @@ const reportCpu = (): void => {
 if (mode in ENOKI_MODES) {
   const config = loadConfig({ AMQP_URI: uri, rpc_exchange: exchange, MAX_MESSAGE_SIZE: 64 * 1024 * 1024, LOGGING: { level: 'warn' }, ...ENOKI_MODES[mode] });
   const discarding = mode === 'enoki-otel' ? registerDiscardingSdk() : mode === 'enoki-otel-noctx' ? registerDiscardingSdk(false) : null;
-  const sdk = discarding ?? (mode === 'enoki-otlp' ? await startOtelSdk(['bench_service'], createLogger(config.LOGGING)) : null);
+  const sdk = discarding ?? (mode === 'enoki-otlp' ? await (await otelSdkModule()).startOtelSdk(['bench_service'], createLogger(config.LOGGING)) : null);
   const runner = new ServiceRunner(config);
   runner.add(BenchService);
   await runner.start();

@@ -1,15 +1,22 @@
 // RPC throughput and latency of `hello` through ClusterRpcProxy, beside a raw-amqplib
 // request/reply on the same broker in the same run. Caller and service are separate
 // processes. Every connection has noDelay (Nagle off), or the comparison means nothing.
-// enoki runs three ways: defaults (persistent, confirmed, JSON), DELIVERY_MODE transient
-// with PUBLISH_CONFIRMS false (to compare with raw-minimal), and SERIALIZER msgpack. Then
-// the inference case: a 1 MB float array per request (262144 float32), JSON (a number
-// list) against msgpack (the Float32Array's bytes).
+// enoki runs with its defaults (max_workers 10, persistent, confirmed, JSON) and varied one
+// setting at a time: max_workers 128, DELIVERY_MODE transient with PUBLISH_CONFIRMS false (to
+// compare with raw-minimal), SERIALIZER msgpack, METRICS_ADDRESS set (scraped every second),
+// OpenTelemetry tracing (enoki-otel, enoki-otlp: below). Then the inference case: a 1 MB
+// float array per request (262144 float32), JSON (a number list) against msgpack (the
+// Float32Array's bytes).
+// With --rounds N every implementation runs N times, in a rotated order each round, and the
+// tables show medians: on a 2-core machine shared by broker, service and caller one run is
+// noise. Each peer also reports its CPU time per call (steadier than calls/s when busy).
 // Prints markdown tables and writes bench/results/rpc.json (not with --only).
-// Two runs at once on one broker need different vhosts (--uri amqp://.../<vhost>): the
-// service queue is always 'rpc-bench_service', and each run's peer would take the other's calls.
+// It runs enoki from dist/, built first, as users get it (see below).
+// Each run makes a vhost of its own (rabbitmqctl) and removes it: the service queue is
+// always 'rpc-bench_service', and two runs on one vhost would take each other's calls.
 //
-//   npx tsx bench/rpc.ts [--calls 20000] [--payload-calls 300] [--uri amqp://guest:guest@127.0.0.1:5672]
+//   npx tsx bench/rpc.ts [--rounds 3] [--calls 20000] [--payload-calls 300] [--only raw,enoki]
+//                        [--uri amqp://guest:guest@127.0.0.1:5672]
 //   npx tsx bench/rpc.ts --tracing-ab [--rounds 12] [--burst 3000] [--in-flight 16]
 //                        [--ab-impls enoki,enoki-otel,enoki-otlp] (also: enoki-otel-noctx)
 //
@@ -27,7 +34,7 @@
 // AsyncLocalStorage (async hooks on every promise) costs, the rest being the same (its
 // spans lose their parents inside a method: a measurement, not a setup to use).
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -38,6 +45,15 @@ import amqp from 'amqplib';
 import { ClusterRpcProxy, loadConfig } from 'enoki';
 import { registerDiscardingSdk, type BenchSdk } from './tracing-sdk.js';
 
+// enoki as users run it: the compiled dist/ (tsc), not src/ through tsx (whose keepNames
+// wraps every closure made per call, about a third more service CPU). tsconfig.build.json
+// has no `paths`, so `enoki` resolves to the package's exports; the peers inherit this.
+if (process.env.TSX_TSCONFIG_PATH === undefined) {
+  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+  const again = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.build.json' } });
+  process.exit(again.status ?? 1);
+}
+
 const { values } = parseArgs({
   options: {
     calls: { type: 'string', default: '20000' },
@@ -45,7 +61,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     uri: { type: 'string', default: 'amqp://guest:guest@127.0.0.1:5672' },
     'tracing-ab': { type: 'boolean', default: false },
-    rounds: { type: 'string', default: '12' },
+    rounds: { type: 'string' },
     burst: { type: 'string', default: '3000' },
     'in-flight': { type: 'string', default: '16' },
     'ab-impls': { type: 'string', default: 'enoki,enoki-otel,enoki-otlp' },
@@ -59,11 +75,21 @@ const wanted = (impl: string): boolean => !ONLY || ONLY.includes(impl);
 const PAYLOAD_CONCURRENCY = [1, 8];
 /** 1 MB of float32: the inference case. */
 const FLOATS = Float32Array.from({ length: 262_144 }, (_, i) => Math.sin(i));
-const URI = values.uri!;
 const CONCURRENCY = [1, 16, 128];
-const PREFETCH = 128;
+const ROUNDS = Number(values.rounds ?? (values['tracing-ab'] ? 12 : 1));
+
+// A vhost of this run's own (see the top of the file).
+const BASE_URI = values.uri!.replace(/\/+$/, '');
+const VHOST = `enoki-bench-rpc-${process.pid}`;
+const rabbitmqctl = (...args: string[]): void => void execFileSync('rabbitmqctl', args, { stdio: 'ignore' });
+rabbitmqctl('add_vhost', VHOST);
+rabbitmqctl('set_permissions', '-p', VHOST, 'guest', '.*', '.*', '.*');
+process.once('exit', () => rabbitmqctl('delete_vhost', VHOST));
+const URI = `${BASE_URI}/${encodeURIComponent(VHOST)}`;
 
 interface Row { impl: string; inFlight: number; callsPerSec: number; p50: number; p99: number }
+/** CPU time a peer used per call it served, in µs (one value per run). */
+const cpuPerCall = new Map<string, number[]>();
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -89,22 +115,38 @@ async function otlpSink(): Promise<{ endpoint: string; posts: () => number; byte
   };
 }
 
-async function startPeer(mode: string, exchange: string, env: NodeJS.ProcessEnv = {}, uri = URI): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/rpc-peer.ts', mode, uri, exchange, String(PREFETCH)], {
+/** A peer process: the child, the URL of its /metrics (enoki-metrics), and the CPU µs it reports when stopped. */
+interface Peer {
+  child: ChildProcess;
+  metricsUrl?: string;
+  cpuUs?: number;
+}
+
+async function startPeer(mode: string, exchange: string, env: NodeJS.ProcessEnv = {}, uri = URI): Promise<Peer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/rpc-peer.ts', mode, uri, exchange], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
+  const peer: Peer = { child };
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+    child.stdout!.on('data', (d: Buffer) => {
+      const text = d.toString();
+      peer.metricsUrl ??= /metrics (\S+)/.exec(text)?.[1];
+      const cpu = /cpu (\d+)/.exec(text)?.[1];
+      if (cpu) peer.cpuUs = Number(cpu);
+      if (text.includes('ready')) resolve();
+    });
     child.once('exit', (code) => reject(new Error(`${mode} peer exited with ${code}`)));
   });
-  return child;
+  return peer;
 }
 
-async function stopPeer(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
+/** SIGTERM; resolves with the CPU µs the peer used since it was ready. */
+async function stopPeer(peer: Peer): Promise<number | undefined> {
+  const exited = new Promise((r) => peer.child.once('exit', r));
+  peer.child.kill('SIGTERM');
   await exited;
+  return peer.cpuUs;
 }
 
 /** Run `total` calls with `inFlight` concurrent callers; return per-call latencies in ms. */
@@ -155,8 +197,10 @@ async function rawCaller(exchange: string, durable: boolean) {
 /** The client settings of each enoki row (the peer is started with the same: bench/rpc-peer.ts). */
 const ENOKI_CLIENTS: Record<string, object> = {
   enoki: {},
+  'enoki-mw128': {},
   'enoki-transient': { DELIVERY_MODE: 'transient', PUBLISH_CONFIRMS: false },
   'enoki-msgpack': { SERIALIZER: 'msgpack' },
+  'enoki-metrics': {},
   'enoki-otel': {},
   'enoki-otlp': {},
 };
@@ -192,18 +236,25 @@ async function measure(c: Case): Promise<Row[]> {
   } else {
     client = await rawCaller(exchange, impl === 'raw');
   }
+  // Scraped from here, once a second, as Prometheus would: the service pays for its own answer only.
+  const scraper = peer.metricsUrl ? setInterval(() => void fetch(`${peer.metricsUrl}/metrics`).then((r) => r.text()).catch(() => undefined), 1000) : undefined;
+  let served = 0;
   const rows: Row[] = [];
   try {
     await drive(client.call, c.warmup, Math.min(16, c.warmup)); // warm-up: JIT, connections, queue creation
+    served += c.warmup;
     for (const inFlight of c.levels) {
       const total = inFlight === 1 ? Math.min(c.calls, 5000) : c.calls;
+      served += total;
       const { elapsed, latencies } = await drive(client.call, total, inFlight);
       rows.push({ impl, inFlight, callsPerSec: total / (elapsed / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
       process.stderr.write(`  ${impl} at ${inFlight} in flight: ${(total / (elapsed / 1000)).toFixed(0)} calls/s\n`);
     }
   } finally {
+    if (scraper) clearInterval(scraper);
     await client.close();
-    await stopPeer(peer);
+    const cpu = await stopPeer(peer);
+    if (cpu !== undefined && c.sum === undefined) cpuPerCall.set(impl, [...(cpuPerCall.get(impl) ?? []), cpu / served]);
     if (callerSdk) {
       await callerSdk.shutdown();
       process.stderr.write(`  (${impl} caller: ${callerSdk.exported()} spans exported)\n`);
@@ -223,7 +274,7 @@ async function measure(c: Case): Promise<Row[]> {
 
 /** --tracing-ab: enoki untraced and traced, services side by side, bursts taking turns. */
 async function tracingAB(): Promise<void> {
-  const rounds = Number(values.rounds);
+  const rounds = ROUNDS;
   const burst = Number(values.burst);
   const inFlight = Number(values['in-flight']);
   const impls = values['ab-impls']!.split(',');
@@ -283,15 +334,33 @@ if (values['tracing-ab']) {
   process.exit(0);
 }
 
-console.error(`bench/rpc.ts: ${CALLS} calls per level, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
-const results: Row[] = [];
-for (const impl of ['raw-minimal', 'raw'].filter(wanted)) results.push(...(await measure({ impl, peer: impl, levels: CONCURRENCY, calls: CALLS, warmup: 2000 })));
-for (const impl of (ONLY ?? Object.keys(ENOKI_CLIENTS)).filter((impl) => Object.hasOwn(ENOKI_CLIENTS, impl))) {
-  results.push(...(await measure({ impl, peer: impl, client: ENOKI_CLIENTS[impl], levels: CONCURRENCY, calls: CALLS, warmup: 2000 })));
+console.error(`bench/rpc.ts: ${CALLS} calls per level, ${ROUNDS} round(s), ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}, node ${process.version}`);
+const IMPLS = ['raw-minimal', 'raw', ...Object.keys(ENOKI_CLIENTS)].filter(wanted);
+const runs: Row[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  // Rotated each round, so a slow stretch of the machine does not always fall on the same row.
+  const order = IMPLS.map((_, i) => IMPLS[(i + round) % IMPLS.length]!);
+  for (const impl of order) {
+    const client = Object.hasOwn(ENOKI_CLIENTS, impl) ? ENOKI_CLIENTS[impl] : undefined;
+    runs.push(...(await measure({ impl, peer: impl, client, levels: CONCURRENCY, calls: CALLS, warmup: 2000 })));
+  }
 }
 
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+// The table: medians over the rounds, each figure on its own.
+const results: Row[] = IMPLS.flatMap((impl) =>
+  CONCURRENCY.map((inFlight) => {
+    const of = runs.filter((r) => r.impl === impl && r.inFlight === inFlight);
+    return { impl, inFlight, callsPerSec: median(of.map((r) => r.callsPerSec)), p50: median(of.map((r) => r.p50)), p99: median(of.map((r) => r.p99)) };
+  }),
+);
 const byKey = new Map(results.map((r) => [`${r.impl}@${r.inFlight}`, r]));
-console.log('\n| impl | in flight | calls/s | p50 ms | p99 ms | calls/s vs raw | calls/s vs raw-minimal | p50 - raw p50 (ms) | calls/s vs enoki |');
+const cpuMedian = (impl: string): string => (cpuPerCall.has(impl) ? median(cpuPerCall.get(impl)!).toFixed(0) : '-');
+console.log(`\n| impl | in flight | calls/s | p50 ms | p99 ms | calls/s vs raw | calls/s vs raw-minimal | calls/s vs enoki | service CPU µs/call |`);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
   const raw = byKey.get(`raw@${r.inFlight}`);
@@ -299,11 +368,12 @@ for (const r of results) {
   const enoki = r.impl.startsWith('enoki-') ? byKey.get(`enoki@${r.inFlight}`) : undefined;
   const ratio = (base: Row | undefined): string => (base ? `${(r.callsPerSec / base.callsPerSec).toFixed(2)}x` : '-');
   console.log(
-    `| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${ratio(raw)} | ${ratio(minimal)} | ${raw ? (r.p50 - raw.p50).toFixed(3) : '-'} | ${ratio(enoki)} |`,
+    `| ${r.impl} | ${r.inFlight} | ${r.callsPerSec.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${ratio(raw)} | ${ratio(minimal)} | ${ratio(enoki)} | ${cpuMedian(r.impl)} |`,
   );
 }
-console.log(`\nraw = plain amqplib doing enoki's protocol work (persistent messages, durable reply queue, reply confirmed before ack);`);
+console.log(`\n${ROUNDS > 1 ? `Medians of ${ROUNDS} rounds. ` : ''}raw = plain amqplib doing enoki's protocol work (persistent messages, durable reply queue, reply confirmed before ack, prefetch 128);`);
 console.log('raw-minimal = plain amqplib without those guarantees (transient, exclusive reply queue, ack at once, nothing waits for a confirm): the floor.');
+console.log('enoki = the defaults (max_workers 10, MAX_PENDING_REPLIES 128); enoki-mw128 = max_workers 128; enoki-metrics = METRICS_ADDRESS set, scraped every second;');
 console.log('enoki-otel / enoki-otlp = OpenTelemetry tracing on in caller and service, every call sampled, batch span processor; spans discarded (enoki-otel)');
 console.log('or exported by the service as OTLP http/protobuf to a local sink (enoki-otlp). bench/rpc.ts --tracing-ab compares them in alternating bursts.');
 console.log('enoki-transient = DELIVERY_MODE transient + PUBLISH_CONFIRMS false (client and service): compare with raw-minimal. enoki-msgpack = SERIALIZER msgpack.');
@@ -328,5 +398,5 @@ for (const r of payload) {
 const resultsDir = new URL('./results/', import.meta.url);
 mkdirSync(resultsDir, { recursive: true });
 const machine = { cpu: cpus()[0]?.model ?? 'cpu', cores: availableParallelism(), node: process.version, calls: CALLS, payloadCalls: PAYLOAD_CALLS };
-if (!ONLY) writeFileSync(new URL('rpc.json', resultsDir), `${JSON.stringify({ machine, rows: results, payload }, null, 2)}\n`);
+if (!ONLY) writeFileSync(new URL('rpc.json', resultsDir), `${JSON.stringify({ machine: { ...machine, rounds: ROUNDS }, rows: results, runs, cpuPerCall: Object.fromEntries(cpuPerCall), payload }, null, 2)}\n`);
 if (!ONLY) console.error('wrote bench/results/rpc.json');
