@@ -102,9 +102,13 @@ in_cluster() {
 }
 
 up() {
+  local n any=no
+  for n in "${NODES[@]}"; do node_up "$n" && any=yes; done
+  # No node running: start from nothing. Left-over data of a cluster whose nodes were
+  # killed would make node 1 wait (minutes) for its old peers' tables at boot.
+  [ "$any" = no ] && rm -rf "$BASE"
   # One node at a time: an Erlang node's start is CPU-heavy.
   start_node 1
-  local n
   for n in 2 3; do
     start_node "$n"
     if ! in_cluster "$n"; then
