@@ -9,6 +9,7 @@
 
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { amqpUri, type AmqpUriOrder, type QueueType } from './config-amqp-uri.js';
 import { isPlainObject } from './config-substitute.js';
 import { SERIALIZER_NAMES, type SerializerName } from './serializer.js';
 
@@ -283,49 +284,6 @@ const deliveryMode = z.any().transform((value: unknown, ctx): DeliveryMode => {
   if (value === 'transient' || value === 1) return 'transient';
   return fail(ctx, '"persistent" (2) or "transient" (1)', value);
 });
-
-const URI_SCHEMES = new Set(['amqp', 'amqps', 'pyamqp', 'memory']);
-
-const oneAmqpUri = text.transform((uri, ctx) => {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri)?.[1]?.toLowerCase();
-  if (!scheme || !URI_SCHEMES.has(scheme) || !URL.canParse(uri)) return fail(ctx, 'an amqp://, amqps://, pyamqp:// or memory:// URI', uri);
-  // pyamqp:// is kombu's name for its py-amqp transport; on the wire it is plain AMQP.
-  return scheme === 'pyamqp' ? `amqp${uri.slice('pyamqp'.length)}` : uri;
-});
-
-const LIST_EXPECTED = 'an AMQP URI, or a list of them (a YAML list, or comma-separated)';
-
-// A comma ends a URI only where the next one starts (`,amqp://`): a password may hold a
-// literal comma (RFC 3986 allows it unencoded), and it must not split the URI in two.
-const URI_SEPARATOR = /\s*,\s*(?=[a-z][a-z0-9+.-]*:\/\/)/i;
-
-/** A comma-separated AMQP_URI (as the environment gives a list) split into its URIs. */
-export function splitUriList(value: string): string[] {
-  return value.split(URI_SEPARATOR);
-}
-
-/**
- * AMQP_URI: one URI (a string, as loaded), or a list of the nodes of one RabbitMQ cluster
- * (a YAML list, or a comma-separated string, as the environment variable gives it),
- * loaded as a string[] of two or more. A list of one loads as that string. memory:// is
- * one in-process broker and cannot be part of a list.
- */
-const amqpUri = z.any().transform((value: unknown, ctx): string | string[] => {
-  const items = typeof value === 'string' ? splitUriList(value) : Array.isArray(value) ? value : undefined;
-  if (items === undefined || items.length === 0) return fail(ctx, LIST_EXPECTED, value);
-  const uris = items.map((item, index) => delegate(oneAmqpUri, item, ctx, Array.isArray(value) ? String(index) : undefined));
-  if (uris.length === 1) return uris[0]!;
-  if (uris.some((uri) => typeof uri === 'string' && uri.startsWith('memory:'))) {
-    return fail(ctx, 'a single memory:// URI (memory:// is one in-process broker; a list is for the nodes of a RabbitMQ cluster)', value);
-  }
-  return uris;
-});
-
-/** AMQP_URI_ORDER: the order a connection tries the URIs of an AMQP_URI list in. */
-export type AmqpUriOrder = 'ordered' | 'shuffled';
-
-/** QUEUE_TYPE: the RabbitMQ queue type of service queues (rpc-<service>, event handler queues). */
-export type QueueType = 'classic' | 'quorum';
 
 const webAddress = z.any().transform((value: unknown, ctx) => {
   // nameko accepts a bare port; a `${PORT:8000}` scalar arrives here as a number.

@@ -16,14 +16,16 @@ import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { applyEnvironment } from './config-env.js';
 import { sectionKeyHint, unknownTopLevelKey } from './config-keys.js';
-import { CONFIG_SCHEMA, KNOWN_KEYS, SECRET_KEY, SECTION_KEYS, splitUriList, type EnokiConfig } from './config-schema.js';
+import { CONFIG_SCHEMA, KNOWN_KEYS, SECRET_KEY, SECTION_KEYS, type EnokiConfig } from './config-schema.js';
+import { splitUriList } from './config-amqp-uri.js';
 import { FILE_SCHEMA, isPlainObject, setOwn, substitute } from './config-substitute.js';
 import { EnokiError } from './errors.js';
 import { maskUri, SECRET_MASK, uriSecrets } from './uri-secrets.js';
 
 export { maskUri, maskUris } from './uri-secrets.js';
 export { showConfig, type ShowFormat } from './config-show.js';
-export type { AmqpUriOrder, EnokiConfig, LoggingConfig, LogLevel, PoolConfig, QueueType, TlsConfig } from './config-schema.js';
+export type { EnokiConfig, LoggingConfig, LogLevel, PoolConfig, TlsConfig } from './config-schema.js';
+export type { AmqpUriOrder, QueueType } from './config-amqp-uri.js';
 
 /** How loadConfig reads its sources. */
 export interface LoadOptions {

@@ -13,7 +13,7 @@
 import amqp, { type ChannelModel, type Options, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { EnokiError } from '../errors.js';
-import type { AmqpUriOrder } from '../config-schema.js';
+import type { AmqpUriOrder } from '../config-amqp-uri.js';
 import { BrokerRotation, connectFields } from './broker-rotation.js';
 import { classifyConnectError, withStartupNote, type BrokerTarget } from './connect-failure.js';
 

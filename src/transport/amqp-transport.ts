@@ -25,7 +25,7 @@ import type { Channel, ChannelModel, ConfirmChannel, RecoveringChannelModel } fr
 import type { Logger } from 'pino';
 import { EnokiError } from '../errors.js';
 import type { TlsConfig } from '../config.js';
-import type { AmqpUriOrder } from '../config-schema.js';
+import type { AmqpUriOrder } from '../config-amqp-uri.js';
 import { maskUri, uriList } from '../uri-secrets.js';
 import { amqpSocketOptions, errorText, scrub } from './amqp-connection-options.js';
 import { connectToBroker } from './amqp-connect.js';

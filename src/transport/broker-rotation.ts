@@ -11,7 +11,7 @@
 // the usual capped exponential back-off applies.
 
 import type { Options } from 'amqplib';
-import type { AmqpUriOrder } from '../config-schema.js';
+import type { AmqpUriOrder } from '../config-amqp-uri.js';
 
 /** One broker of the list: the URI amqplib gets (password included) and its masked form. */
 export interface BrokerAddress {

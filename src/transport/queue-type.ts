@@ -4,7 +4,7 @@
 // go away with its consumer (nameko's non-reliable event handlers) therefore stays
 // classic: what it holds is lost with its consumer anyway, so replicating it buys nothing.
 
-import type { QueueType } from '../config-schema.js';
+import type { QueueType } from '../config-amqp-uri.js';
 import type { QueueSpec } from './transport.js';
 
 /** Whether a queue with these flags can be a quorum queue. */
