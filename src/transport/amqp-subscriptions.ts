@@ -190,6 +190,8 @@ export class AmqpSubscriptions {
   }
 
   private subscriptionFailed(model: ChannelModel, sub: LiveSubscription, err: unknown): void {
+    // Cancelled meanwhile (a reply queue given up as lost with its node): nothing retries it.
+    if (sub.cancelled) return;
     sub.failures++;
     this.host.logger.error(
       { queue: sub.spec.queue.name, err: this.host.scrub(errorText(err)), attempt: sub.failures },
