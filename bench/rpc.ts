@@ -18,7 +18,7 @@
 //   npx tsx bench/rpc.ts [--rounds 3] [--calls 20000] [--payload-calls 300] [--only raw,enoki]
 //                        [--uri amqp://guest:guest@127.0.0.1:5672]
 //   npx tsx bench/rpc.ts --tracing-ab [--rounds 12] [--burst 3000] [--in-flight 16]
-//                        [--ab-impls enoki,enoki-otel,enoki-otlp] (also: enoki-otel-noctx)
+//                        [--ab-impls enoki,enoki-otel,enoki-otlp] (also: enoki-otel-noctx, enoki-metrics)
 //
 // The enoki-otel and enoki-otlp rows run with OpenTelemetry tracing on in both processes
 // (every call sampled: a client span in the caller, a server span in the service, the
@@ -288,13 +288,15 @@ async function tracingAB(): Promise<void> {
       const sink = impl === 'enoki-otlp' ? await otlpSink() : null;
       const peer = await startPeer(impl, exchange, sink ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint } : {}, vhost.uri);
       const rpc = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: vhost.uri, rpc_exchange: exchange, LOGGING: { level: 'warn' } }));
-      sides.push({ impl, vhost, sink, peer, rpc, samples: [] as number[] });
+      // enoki-metrics is scraped once a second, as Prometheus would, for the whole run.
+      const scraper = peer.metricsUrl ? setInterval(() => void fetch(`${peer.metricsUrl}/metrics`).then((r) => r.text()).catch(() => undefined), 1000) : undefined;
+      sides.push({ impl, vhost, sink, peer, rpc, scraper, samples: [] as number[] });
     }
     for (let round = -1; round < rounds; round++) {
       for (let i = 0; i < sides.length; i++) {
         const side = sides[(i + Math.max(round, 0)) % sides.length]!;
         // The caller traces during the traced sides' bursts only.
-        const callerSdk = side.impl === 'enoki' ? null : registerDiscardingSdk();
+        const callerSdk = traced(side.impl) ? registerDiscardingSdk() : null;
         // Round -1 warms up (JIT, connections), unrecorded.
         const { elapsed } = await drive(() => side.rpc.bench_service.hello('bench'), round < 0 ? 2000 : burst, inFlight);
         await callerSdk?.shutdown();
@@ -304,6 +306,7 @@ async function tracingAB(): Promise<void> {
     }
   } finally {
     for (const side of sides) {
+      if (side.scraper) clearInterval(side.scraper);
       await side.rpc.close();
       await stopPeer(side.peer);
       if (side.sink) {
@@ -325,7 +328,7 @@ async function tracingAB(): Promise<void> {
     const m = median(side.samples);
     console.log(`| ${side.impl} | ${inFlight} | ${m.toFixed(0)} | ${Math.min(...side.samples).toFixed(0)} | ${Math.max(...side.samples).toFixed(0)} | ${(m / base).toFixed(2)}x |`);
   }
-  console.log(`\n${rounds} rounds of ${burst} calls each, the three taking turns in rotating order. enoki-otel / enoki-otlp: tracing on in caller and`);
+  console.log(`\n${rounds} rounds of ${burst} calls each, taking turns in rotating order. enoki-metrics: METRICS_ADDRESS set, scraped every second. enoki-otel / enoki-otlp: tracing on in caller and`);
   console.log('service, every call sampled, batch span processor; spans discarded (enoki-otel) or exported by the service as OTLP http/protobuf to a local sink (enoki-otlp).');
 }
 
