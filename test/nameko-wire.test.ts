@@ -4,7 +4,7 @@
 // captured Python replies are fed to the enoki client, which must raise what the Python
 // caller raised. Real RabbitMQ, in a vhost of this file's own.
 
-import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ClusterRpcProxy,
@@ -21,6 +21,7 @@ import {
 } from 'enoki';
 import { callerSaw, messages, requestReplyPairs, type CapturedMessage } from './fixtures/nameko-wire.js';
 import { createVhost, type TestVhost } from './support/vhost.js';
+import { spyOnExchange } from './support/exchange-spy.js';
 
 // --- the Python services of the capture, ported --------------------------------------
 
@@ -91,7 +92,7 @@ let runner: ServiceRunner;
 let conn: ChannelModel;
 let ch: Channel;
 /** Everything that crossed the exchange, as a nameko spy queue bound with '#' saw it. */
-const spied: ConsumeMessage[] = [];
+let spied: ConsumeMessage[] = [];
 
 beforeAll(async () => {
   vhost = createVhost('wire');
@@ -100,11 +101,7 @@ beforeAll(async () => {
   runner.add(GreetingService);
   runner.add(Service2);
   await runner.start();
-  conn = await amqp.connect(vhost.uri, { noDelay: true });
-  ch = await conn.createChannel();
-  await ch.assertQueue('spy', { exclusive: true });
-  await ch.bindQueue('spy', 'nameko-rpc', '#');
-  await ch.consume('spy', (m) => m && spied.push(m), { noAck: true });
+  ({ conn, ch, messages: spied } = await spyOnExchange(vhost.uri));
 });
 
 afterAll(async () => {

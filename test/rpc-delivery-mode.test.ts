@@ -2,10 +2,11 @@
 // the broker receives is inspected with a raw amqplib consumer bound to every routing key
 // of the rpc exchange.
 
-import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterRpcProxy, loadConfig, rpc, ServiceRunner } from 'enoki';
 import { createVhost, type TestVhost } from './support/vhost.js';
+import { spyOnExchange } from './support/exchange-spy.js';
 
 class PlainService {
   static name = 'plain_service';
@@ -25,7 +26,7 @@ let vhost: TestVhost;
 const runners: ServiceRunner[] = [];
 let conn: ChannelModel;
 let ch: Channel;
-const spied: ConsumeMessage[] = [];
+let spied: ConsumeMessage[] = [];
 const silent = { LOGGING: { level: 'silent' } } as const;
 
 beforeAll(async () => {
@@ -36,11 +37,7 @@ beforeAll(async () => {
   fast.add(FastService);
   runners.push(plain, fast);
   await Promise.all(runners.map((r) => r.start()));
-  conn = await amqp.connect(vhost.uri, { noDelay: true });
-  ch = await conn.createChannel();
-  await ch.assertQueue('spy', { exclusive: true });
-  await ch.bindQueue('spy', 'nameko-rpc', '#');
-  await ch.consume('spy', (m) => m && spied.push(m), { noAck: true });
+  ({ conn, ch, messages: spied } = await spyOnExchange(vhost.uri));
 });
 
 afterAll(async () => {

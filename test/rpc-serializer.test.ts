@@ -3,11 +3,12 @@
 // configured `SERIALIZER: msgpack` sends it; binary values; a poisoned msgpack body; and
 // wrong SERIALIZER values.
 
-import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { unpack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterRpcProxy, loadConfig, rpc, RpcProxy, ServiceRunner, type EnokiConfig } from 'enoki';
 import { createVhost, type TestVhost } from './support/vhost.js';
+import { spyOnExchange } from './support/exchange-spy.js';
 
 let echoed = 0;
 
@@ -49,7 +50,7 @@ let runners: ServiceRunner[] = [];
 let conn: ChannelModel;
 let ch: Channel;
 /** Everything that crossed the rpc exchange. */
-const spied: ConsumeMessage[] = [];
+let spied: ConsumeMessage[] = [];
 
 beforeAll(async () => {
   vhost = createVhost('serializer');
@@ -62,11 +63,7 @@ beforeAll(async () => {
   small.add(SmallService);
   runners = [json, msgpack, small];
   await Promise.all(runners.map((r) => r.start()));
-  conn = await amqp.connect(vhost.uri, { noDelay: true });
-  ch = await conn.createChannel();
-  await ch.assertQueue('spy', { exclusive: true });
-  await ch.bindQueue('spy', 'nameko-rpc', '#');
-  await ch.consume('spy', (m) => m && spied.push(m), { noAck: true });
+  ({ conn, ch, messages: spied } = await spyOnExchange(vhost.uri));
 });
 
 afterAll(async () => {
