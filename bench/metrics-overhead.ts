@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, rpc, ServiceContainer } from 'enoki';
 import { EnokiMetrics } from '../src/metrics/enoki-metrics.js';
 import { RunnerMetrics } from '../src/metrics/runner-metrics.js';
+import { median } from './stats.js';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '20' } } });
 const CALLS = Number(values.calls);
@@ -56,7 +57,6 @@ for (let round = 0; round < ROUNDS; round++) {
     us.off.push(await drive(off, CALLS));
   }
 }
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const scrapes: number[] = [];
 for (let i = 0; i < 50; i++) {
   const t = performance.now();

@@ -43,6 +43,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { ClusterRpcProxy, loadConfig } from 'enoki';
+import { median } from './stats.js';
 import { registerDiscardingSdk, type BenchSdk } from './tracing-sdk.js';
 
 // enoki as users run it: the compiled dist/ (tsc), not src/ through tsx (whose keepNames
@@ -316,11 +317,6 @@ async function tracingAB(): Promise<void> {
       side.vhost.remove();
     }
   }
-  const median = (xs: number[]): number => {
-    const sorted = [...xs].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  };
   const base = median(sides[0]!.samples);
   console.log(`\n| impl | in flight | median calls/s | min | max | vs enoki (tracing off) |`);
   console.log('|---|---:|---:|---:|---:|---:|');
@@ -349,11 +345,6 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 // The table: medians over the rounds, each figure on its own.
 const results: Row[] = IMPLS.flatMap((impl) =>
   CONCURRENCY.map((inFlight) => {

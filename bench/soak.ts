@@ -14,6 +14,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ClusterRpcProxy, loadConfig } from 'enoki';
 import { startEnokiRun, stopEnokiRun } from './enoki-run.js';
+import { median } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,7 +49,6 @@ ctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
 const uri = `${values.uri}/${encodeURIComponent(vhost)}`;
 
 const mb = (bytes: number): number => bytes / 2 ** 20;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 const service = await startEnokiRun({ AMQP_URI: uri, LOGGING: { level: 'info' } }, 'bench/soak-service.ts:SoakService');
 const client = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: uri, LOGGING: { level: 'warn' } }), { timeoutMs: 60_000 });
