@@ -7,6 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DependencyProvider, loadConfig, ServiceContainer, timer, type EnokiConfig, type WorkerContext } from 'enoki';
 import { eventually, sleep } from './helpers/eventually.js';
+import { captureLogs } from './helpers/log-capture.js';
 import { createVhost, type TestVhost } from './support/vhost.js';
 
 let vhost: TestVhost;
@@ -24,8 +25,8 @@ afterEach(async () => {
 
 afterAll(() => vhost?.remove());
 
-function containerFor<S>(cls: new () => S): ServiceContainer<S> {
-  const container = new ServiceContainer(cls as never, config) as ServiceContainer<S>;
+function containerFor<S>(cls: new () => S, logger?: ReturnType<typeof captureLogs>['logger']): ServiceContainer<S> {
+  const container = new ServiceContainer(cls as never, config, { logger }) as ServiceContainer<S>;
   containers.push(container as ServiceContainer);
   return container;
 }
@@ -117,12 +118,19 @@ describe('@timer', () => {
     }
   });
 
-  it('logs a failing tick and keeps going', async () => {
-    const container = containerFor(Failing);
+  it('logs a failing tick with its stack and keeps going', async () => {
+    const logs = captureLogs();
+    const container = containerFor(Failing, logs.logger);
     const ticks = ticksOf(container, 'tick');
     await container.start();
     await eventually(() => ticks.length >= 3, '3 ticks', 5000);
+    await container.stop();
     expect(ticks.every((t) => t.error?.message === 'tick failed')).toBe(true);
+    // Every failed tick was logged at error level with its stack (none lost, none twice).
+    const errors = logs.records.filter((r) => r.level === 50 && r.msg === 'failing.tick raised Error: tick failed');
+    expect(errors.length).toBeGreaterThanOrEqual(3);
+    expect(errors.length).toBe(ticks.length);
+    expect(String((errors[0]!.err as { stack?: string }).stack)).toMatch(/Error: tick failed\n\s+at Failing\.tick/);
   });
 
   it('stops cleanly: a running tick finishes, and none starts after stop', async () => {
