@@ -5,11 +5,13 @@
 // test/guestbook-db.test.ts).
 
 import pg from 'pg';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { defineEntrypoint, MethodEntrypoint } from 'enoki';
 import { entrypointHook, entrypointWaiter, restrictEntrypoints, serviceFixtures } from 'enoki/testing';
 import { CountingHooks, Notified } from './fixtures/user-entrypoint/notified-service.js';
+import { captureLogs } from './helpers/log-capture.js';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const MODULE = new URL('./fixtures/user-entrypoint/notified-service.ts', import.meta.url).href;
@@ -20,12 +22,49 @@ afterAll(() => db.end());
 
 const notify = (channel: string, payload: string) => db.query('SELECT pg_notify($1, $2)', [channel, payload]);
 
+const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+
 describe('the README example', () => {
   it('is utils/pg-notify.ts, character for character', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const block = /```ts\n\/\/ utils\/pg-notify\.ts\n([\s\S]*?)```/.exec(readme);
+    const block = /```ts\n\/\/ utils\/pg-notify\.ts\n([\s\S]*?)```/.exec(README);
     expect(block, 'README has a ```ts block starting with // utils/pg-notify.ts').not.toBeNull();
     expect(block![1]).toBe(readFileSync(new URL('../utils/pg-notify.ts', import.meta.url), 'utf8'));
+  });
+
+  describe('its service, run as the README prints it', () => {
+    // The block that follows: a service on @pgNotify, written to a folder beside utils/ (its
+    // import is '../utils/pg-notify.js') and loaded as a user's service module is.
+    const block = /```ts\n(import \{ cpuBound \} from 'enoki';\nimport \{ pgNotify \} from '\.\.\/utils\/pg-notify\.js';\n[\s\S]*?)```/.exec(README);
+    const dir = new URL(`../.readme-user-entrypoint-${process.pid}/`, import.meta.url);
+    const file = new URL('orders.ts', dir);
+    const services = serviceFixtures(afterEach, { config: { DATABASE_URL } });
+    beforeAll(() => {
+      expect(block, 'README has the ```ts block of a service on @pgNotify').not.toBeNull();
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(file, block![1]!);
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('runs onOrder per NOTIFY on orders, and the @cpuBound report in a pool thread', async () => {
+      const { Orders } = (await import(pathToFileURL(file.pathname).href)) as { Orders: new () => object };
+      const logs = captureLogs();
+      const container = await services.start(Orders as never, { module: file.href, logger: logs.logger });
+      const payload = `readme-${process.pid}-${Date.now()}`;
+      const ordered = entrypointWaiter(container, 'onOrder' as never, { filter: ({ ctx }) => ctx.args[0] === payload });
+      const reported = entrypointWaiter(container, 'report' as never, { filter: ({ ctx }) => ctx.args[0] === payload, timeoutMs: 15_000 });
+      await notify('orders', payload);
+      await notify('reports', payload);
+      const order = await ordered;
+      expect({ entrypoint: order.ctx.entrypoint, error: order.error }).toEqual({ entrypoint: 'pg-notify', error: undefined });
+      const report = await reported;
+      expect({ entrypoint: report.ctx.entrypoint, error: report.error }).toEqual({ entrypoint: 'pg-notify', error: undefined });
+      // It went to the pool: its method is marked @cpuBound whichever side of @pgNotify the
+      // README puts it, and a pool thread loaded the README's module.
+      expect(container.definition.methods.get('report')?.cpuBound).toEqual({});
+      const ready = logs.records.find((r) => r.msg === 'worker pool ready for orders');
+      expect(ready).toMatchObject({ module: file.href, thread: expect.any(Number) });
+      expect(ready!.thread).toBeGreaterThan(0);
+    });
   });
 });
 
