@@ -8,10 +8,11 @@ import pg from 'pg';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { defineEntrypoint, MethodEntrypoint } from 'enoki';
+import { defineEntrypoint, defineEntrypointKind, entrypointDecorator, markEntrypoint, MethodEntrypoint, type MethodDecorator, type WorkerOutcome } from 'enoki';
 import { entrypointHook, entrypointWaiter, restrictEntrypoints, serviceFixtures } from 'enoki/testing';
 import { CountingHooks, Notified } from './fixtures/user-entrypoint/notified-service.js';
 import { captureLogs } from './helpers/log-capture.js';
+import { defineService } from '../src/service-definition.js';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const MODULE = new URL('./fixtures/user-entrypoint/notified-service.ts', import.meta.url).href;
@@ -123,5 +124,68 @@ describe('@pgNotify, a user-written entrypoint', () => {
     }
     expect(() => defineEntrypoint('direct', Nothing, () => undefined)).toThrow(/'direct' is enoki\/testing's/);
     expect(() => defineEntrypoint('two words', Nothing, () => undefined)).toThrow(/letters, digits/);
+  });
+});
+
+class Refused extends Error {}
+
+describe('markEntrypoint, for a decorator of another shape (as @rpc and @http are made)', () => {
+  const services = serviceFixtures(afterEach);
+
+  it('makes a decorator usable bare and with options, with expected errors and sensitive arguments', async () => {
+    // An entrypoint a test fires by hand: each start() leaves a trigger per method.
+    const triggers = new Map<string, (arg: unknown) => Promise<WorkerOutcome>>();
+    const kind = defineEntrypointKind<{ label: string }>({
+      name: 'by-hand',
+      create: (host, marked) =>
+        marked.map(({ method, options }) => ({
+          start: () => void triggers.set(method.methodName, (arg) => host.spawnWorker(method, [arg, options.label], { entrypoint: 'by-hand' })),
+          stop: () => void triggers.delete(method.methodName),
+        })),
+    });
+    function byHand(options: { label: string }): MethodDecorator;
+    function byHand<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
+    function byHand(...args: unknown[]): unknown {
+      if (args.length === 1) {
+        return markEntrypoint('byHand', kind, [{ label: (args[0] as { label: string }).label }], { expected: [Refused], sensitiveArguments: ['secret.pin'] });
+      }
+      (markEntrypoint('byHand', kind, [{ label: 'bare' }]) as (...inner: unknown[]) => void)(...args);
+      return undefined;
+    }
+    class Manual {
+      static name = 'manual';
+      @byHand plain(value: unknown, label: string) {
+        return { value, label };
+      }
+      @byHand({ label: 'guarded' }) guarded(secret: { pin: string }, _label: string) {
+        throw new Refused(`no entry with ${secret.pin.length} digits`);
+      }
+    }
+    const logs = captureLogs();
+    const container = await services.start(Manual, { logger: logs.logger });
+    expect((await triggers.get('plain')!(1)).result).toEqual({ value: 1, label: 'bare' });
+    const refused = await triggers.get('guarded')!({ pin: '1234' });
+    expect(refused.error).toBeInstanceOf(Refused);
+    expect(refused.ctx.entrypoint).toBe('by-hand');
+    expect(refused.ctx.redactedArgs).toEqual([{ pin: '********' }, 'guarded']);
+    // Expected: a warning without a stack, as for @rpc({ expected }); never an error-level line.
+    expect(logs.records.filter((r) => r.level >= 50)).toEqual([]);
+    const warning = logs.records.find((r) => r.level === 40 && r.msg === 'manual.guarded raised an expected error');
+    expect(warning).toBeDefined();
+    expect(JSON.stringify(logs.records)).not.toContain('1234');
+    expect(container.definition.methods.get('guarded')?.expected).toEqual([Refused]);
+    // Bad common options are refused when the decorator is made.
+    expect(() => markEntrypoint('byHand', kind, [{ label: 'x' }], { expected: ['not a class'] as never })).toThrow(/expected is a list of error classes/);
+    expect(() => markEntrypoint('byHand', kind, [{ label: 'x' }], { sensitiveArguments: 'pin' as never })).toThrow(/sensitiveArguments is a list/);
+  });
+
+  it('lets entrypointDecorator options carry expected errors too', () => {
+    const kind = defineEntrypointKind<{ expected: Array<typeof Refused> }>({ name: 'with-expected', create: () => [] });
+    const decorator = entrypointDecorator(kind, () => ({ expected: [Refused] }));
+    class Svc {
+      static name = 'with_expected';
+      @decorator() one() {}
+    }
+    expect(defineService(Svc).methods.get('one')?.expected).toEqual([Refused]);
   });
 });
