@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DependencyProvider, loadConfig, ServiceContainer, timer, type EnokiConfig, type WorkerContext } from 'enoki';
 import { eventually, sleep } from './helpers/eventually.js';
 import { captureLogs } from './helpers/log-capture.js';
+import { PoolTimer } from './fixtures/timer/pool-timer-service.js';
 import { createVhost, type TestVhost } from './support/vhost.js';
 
 let vhost: TestVhost;
@@ -25,8 +26,8 @@ afterEach(async () => {
 
 afterAll(() => vhost?.remove());
 
-function containerFor<S>(cls: new () => S, logger?: ReturnType<typeof captureLogs>['logger']): ServiceContainer<S> {
-  const container = new ServiceContainer(cls as never, config, { logger }) as ServiceContainer<S>;
+function containerFor<S>(cls: new () => S, logger?: ReturnType<typeof captureLogs>['logger'], options: { module?: string; config?: EnokiConfig } = {}): ServiceContainer<S> {
+  const container = new ServiceContainer(cls as never, options.config ?? config, { logger, module: options.module }) as ServiceContainer<S>;
   containers.push(container as ServiceContainer);
   return container;
 }
@@ -71,6 +72,27 @@ class Slow {
     Slow.maxRunning = Math.max(Slow.maxRunning, Slow.running);
     await sleep(125);
     Slow.running--;
+  }
+}
+
+class Crowded {
+  static name = 'crowded';
+  static running = 0;
+  static maxRunning = 0;
+  static ticks = 0;
+  // Two timers that would overlap each other; max_workers 1 lets one tick run at a time.
+  @timer(0.02, { eager: true }) async a(): Promise<void> {
+    await Crowded.busy();
+  }
+  @timer(0.02, { eager: true }) async b(): Promise<void> {
+    await Crowded.busy();
+  }
+  static async busy(): Promise<void> {
+    Crowded.running++;
+    Crowded.ticks++;
+    Crowded.maxRunning = Math.max(Crowded.maxRunning, Crowded.running);
+    await sleep(60);
+    Crowded.running--;
   }
 }
 
@@ -147,6 +169,35 @@ describe('@timer', () => {
     expect(ticks.length).toBe(before + 1);
     expect(container.state).toBe('stopped');
   });
+
+  it('keeps to max_workers across timers', async () => {
+    const container = containerFor(Crowded, undefined, { config: loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' }, max_workers: 1 }) });
+    await container.start();
+    await eventually(() => Crowded.ticks >= 6, '6 ticks', 10_000);
+    await container.stop();
+    expect(Crowded.maxRunning).toBe(1);
+  });
+
+  it('runs a @cpuBound tick in a pool thread, and a stop lets the running one finish within the grace period', async () => {
+    const container = containerFor(PoolTimer, undefined, { module: new URL('./fixtures/timer/pool-timer-service.ts', import.meta.url).href });
+    const ticks = ticksOf(container, 'refresh');
+    const results: unknown[] = [];
+    container.onWorkerDone(({ ctx, result }) => ctx.methodName === 'refresh' && results.push(result));
+    await container.start();
+    await eventually(() => ticks.length >= 1, 'a pool tick', 20_000);
+    expect(results[0]).toMatchObject({ mainThread: false });
+    expect((results[0] as { threadId: number }).threadId).toBeGreaterThan(0);
+    // The next tick is due 100 ms after the last started, and runs 400 ms: stop while it runs.
+    await eventually(() => container.activeWorkers === 1, 'a running pool tick', 5000);
+    const before = ticks.length;
+    await container.stop();
+    // Finished (not aborted: POOL.shutdown_grace is longer than a tick), and none after.
+    expect(ticks.length).toBe(before + 1);
+    expect(ticks.every((t) => t.error === undefined)).toBe(true);
+    await sleep(300);
+    expect(ticks.length).toBe(before + 1);
+    expect(container.state).toBe('stopped');
+  }, 60_000);
 
   it('refuses an interval that is not a positive number of seconds', () => {
     expect(() => timer(0)).toThrow(/positive number of seconds/);
