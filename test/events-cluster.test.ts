@@ -2,11 +2,11 @@
 // service_pool handlers share the work, broadcast handlers each see everything, a singleton
 // handler sees each event once across services; failed events are requeued only with
 // requeueOnError; reliable queues keep events for a service that is down; a dispatch from
-// a call resolves only on the broker's confirm.
+// a call resolves only on the broker's confirm; handlers run worker hooks and keep to max_workers.
 
 import amqp from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterRpcProxy, EventDispatcher, eventDispatcher, eventHandler, loadConfig, rpc, ServiceContainer, type EnokiConfig, type StandaloneEventDispatcher } from 'enoki';
+import { ClusterRpcProxy, DependencyProvider, EventDispatcher, eventDispatcher, eventHandler, loadConfig, rpc, ServiceContainer, type EnokiConfig, type StandaloneEventDispatcher, type WorkerContext } from 'enoki';
 import { entrypointWaiter } from 'enoki/testing';
 import { queues } from './support/broker-state.js';
 import { eventually, sleep } from './helpers/eventually.js';
@@ -32,8 +32,8 @@ afterAll(async () => {
   vhost?.remove();
 });
 
-async function start<S>(cls: new () => S & object): Promise<ServiceContainer<S>> {
-  const container = new ServiceContainer(cls as never, config) as ServiceContainer<S>;
+async function start<S>(cls: new () => S & object, withConfig: EnokiConfig = config): Promise<ServiceContainer<S>> {
+  const container = new ServiceContainer(cls as never, withConfig) as ServiceContainer<S>;
   containers.push(container as ServiceContainer);
   await container.start();
   return container;
@@ -199,6 +199,58 @@ describe('a dispatch from a call', () => {
     } finally {
       await client.close();
       await connection.close();
+    }
+  });
+});
+
+/** Counts worker hooks of event calls: handlers take the same worker path as @rpc. */
+class EventHooks extends DependencyProvider<null> {
+  static readonly seen: string[] = [];
+  getDependency(): null {
+    return null;
+  }
+  override workerSetup(ctx: WorkerContext): void {
+    EventHooks.seen.push(`setup ${ctx.entrypoint} ${ctx.methodName}`);
+  }
+  override workerResult(ctx: WorkerContext, _result: unknown, error: Error | undefined): void {
+    EventHooks.seen.push(`result ${ctx.entrypoint} ${ctx.methodName} ${error ? 'error' : 'ok'}`);
+  }
+  override workerTeardown(ctx: WorkerContext): void {
+    EventHooks.seen.push(`teardown ${ctx.entrypoint} ${ctx.methodName}`);
+  }
+}
+
+class Packer {
+  static name = 'packer';
+  static running = 0;
+  static maxRunning = 0;
+  hooks = new EventHooks();
+  @eventHandler('shop', 'pack_me') async pack(_p: unknown): Promise<void> {
+    await Packer.busy();
+  }
+  @eventHandler('shop', 'pack_me', { handlerType: 'broadcast', reliableDelivery: false }) async packToo(_p: unknown): Promise<void> {
+    await Packer.busy();
+  }
+  static async busy(): Promise<void> {
+    Packer.running++;
+    Packer.maxRunning = Math.max(Packer.maxRunning, Packer.running);
+    await sleep(80);
+    Packer.running--;
+  }
+}
+
+describe('event handlers take the worker path', () => {
+  it('run their hooks, and keep to max_workers across handlers', async () => {
+    const packer = await start(Packer, loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' }, max_workers: 2 }));
+    const seen = [record(packer, 'pack'), record(packer, 'packToo')];
+    await Promise.all(Array.from({ length: 6 }, (_, id) => dispatch('shop', 'pack_me', { id })));
+    await eventually(() => seen[0]!.length === 6 && seen[1]!.length === 6, 'every event in both handlers', 15_000);
+    // Two handlers with six events each and nothing else to wait for: max_workers 2 held them to two at a time.
+    expect(Packer.maxRunning).toBe(2);
+    for (const method of ['pack', 'packToo']) {
+      for (const hook of [`setup event ${method}`, `result event ${method} ok`, `teardown event ${method}`]) {
+        expect(EventHooks.seen.filter((s) => s === hook)).toHaveLength(6);
+      }
     }
   });
 });
