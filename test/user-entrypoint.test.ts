@@ -179,6 +179,34 @@ describe('markEntrypoint, for a decorator of another shape (as @rpc and @http ar
     expect(() => markEntrypoint('byHand', kind, [{ label: 'x' }], { sensitiveArguments: 'pin' as never })).toThrow(/sensitiveArguments is a list/);
   });
 
+  it('drives a MethodEntrypoint through setup, start, then stop or kill', async () => {
+    const calls: string[] = [];
+    class Recorded extends MethodEntrypoint<undefined> {
+      override setup(): void {
+        calls.push(`setup ${this.method.methodName}`);
+      }
+      start(): void {
+        calls.push(`start ${this.method.methodName}`);
+      }
+      stop(): void {
+        calls.push(`stop ${this.method.methodName}`);
+      }
+      override kill(): void {
+        calls.push(`kill ${this.method.methodName}`);
+      }
+    }
+    const recorded = defineEntrypoint('recorded', Recorded, () => undefined);
+    class Lifecycle {
+      static name = 'lifecycle';
+      @recorded() one() {}
+    }
+    const first = await services.start(Lifecycle);
+    await first.stop();
+    const second = await services.start(Lifecycle);
+    await second.kill();
+    expect(calls).toEqual(['setup one', 'start one', 'stop one', 'setup one', 'start one', 'kill one']);
+  });
+
   it('lets entrypointDecorator options carry expected errors too', () => {
     const kind = defineEntrypointKind<{ expected: Array<typeof Refused> }>({ name: 'with-expected', create: () => [] });
     const decorator = entrypointDecorator(kind, () => ({ expected: [Refused] }));
