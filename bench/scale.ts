@@ -122,13 +122,17 @@ function machineCpu(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
-/** The broker's Erlang VM (beam.smp), found by its command line in /proc; undefined if not found. */
+/**
+ * The broker's Erlang VM: the beam.smp that boots rabbit (`-s rabbit boot`), not a
+ * rabbitmqctl (also a beam.smp) nor a node of the local cluster (`enoki-N`, scripts/cluster.sh).
+ * Undefined if not found.
+ */
 function brokerPid(): number | undefined {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.includes('beam.smp') && cmd.includes('rabbit')) return Number(entry);
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
+      if (cmd.includes('beam.smp') && cmd.includes('-s rabbit boot') && !cmd.includes('enoki-')) return Number(entry);
     } catch {
       /* gone meanwhile */
     }
@@ -183,10 +187,11 @@ async function measure(client: ClusterClient, services: BenchService[], instance
     callsPerSec: done / elapsed,
     failed,
     servicesCores: (after.services - before.services) / elapsed,
-    brokerCores: (after.broker - before.broker) / elapsed,
+    // NaN, not a negative figure, if the broker process was not found or went meanwhile.
+    brokerCores: broker === undefined || after.broker < before.broker ? NaN : (after.broker - before.broker) / elapsed,
     callerCores: (after.caller - before.caller) / elapsed,
     machineBusy: (after.machine.busy - before.machine.busy) / Math.max(1, after.machine.total - before.machine.total),
-    brokerUsPerCall: ((after.broker - before.broker) / Math.max(1, done)) * 1e6,
+    brokerUsPerCall: broker === undefined || after.broker < before.broker ? NaN : ((after.broker - before.broker) / Math.max(1, done)) * 1e6,
     servicesUsPerCall: ((after.services - before.services) / Math.max(1, done)) * 1e6,
     minShare: Math.min(...shares),
     maxShare: Math.max(...shares),
