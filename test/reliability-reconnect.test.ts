@@ -46,10 +46,15 @@ async function consumers(queue: string): Promise<number> {
 
 const spec = (queue: string) => ({ queue: { name: queue, durable: true, autoDelete: false, exclusive: false }, exchange: 'reconnect-x', bindings: [`${queue}.*`], prefetch: 10 });
 
-/** Publish on the transport and wait until `received` has `n` entries. */
+/**
+ * Publish on the transport and wait until `received` has `n` entries, and then until the
+ * ack has left: acks go out at the end of the turn (ack-batcher.ts) and amqplib writes them
+ * a turn later, so a cut right after the delivery would (correctly) have it redelivered.
+ */
 async function roundTrip(t: AmqpTransport, queue: string, received: InboundMessage[], n: number): Promise<void> {
   await t.publish('reconnect-x', `${queue}.k`, Buffer.from(String(n)), { deliveryMode: 2 });
   await waitUntil(`message ${n} on ${queue}`, () => received.length >= n, 10_000);
+  await sleep(100);
 }
 
 describe('the AMQP transport around a reconnect', () => {

@@ -78,6 +78,8 @@ export class ReplyListener {
   private readonly pending = new Map<string, Pending>();
   private subscription: Subscription | null = null;
   private starting: Promise<void> | null = null;
+  /** The routing key whose reply queue is consumed: a call to it need not wait for start(). */
+  private startedKey: string | null = null;
   private closedReason: string | null = null;
 
   constructor(
@@ -135,7 +137,10 @@ export class ReplyListener {
         (subscription) => {
           // A queue lost while its first consume was under way: that subscription is not wanted.
           if (routingKey !== this.routingKey) subscription.cancel().catch(() => undefined);
-          else this.subscription = subscription;
+          else {
+            this.subscription = subscription;
+            this.startedKey = routingKey;
+          }
         },
         (err: unknown) => {
           // Let the next call try again rather than fail forever on one bad start.
@@ -239,15 +244,21 @@ export class ReplyListener {
       // The reply queue this request names must exist before it leaves (it may have just
       // been replaced, see queueLost).
       const replyTo = this.routingKey;
-      await this.start();
-      if (replyTo !== this.routingKey) continue;
+      if (this.startedKey !== replyTo) {
+        // Only until the reply queue is consumed (and again after it was lost): a call
+        // then pays no await for it.
+        await this.start();
+        if (replyTo !== this.routingKey) continue;
+      }
       const pending = this.pending.get(correlationId);
       if (!pending) return; // answered, timed out or closed meanwhile
       const waitMs = Number.isFinite(deadline) ? deadline - Date.now() : undefined;
       if (waitMs !== undefined && waitMs <= 0) return; // the call's timer reports it
       pending.replyTo = replyTo;
       try {
-        await this.transport.publish(this.exchange, target, body, { ...properties, replyTo }, waitMs);
+        // This call's own properties object: set, not copied (read synchronously by the publish).
+        properties.replyTo = replyTo;
+        await this.transport.publish(this.exchange, target, body, properties, waitMs);
         pending.sent = true;
         return;
       } catch (err) {

@@ -26,43 +26,19 @@
 // it joins the running call, held unacknowledged, and when the call finishes one reply is
 // published and the latest delivery acknowledged. Without this a long @cpuBound task is
 // started again on every redelivery, for ever.
+//
+// This file holds the queue, the slots and the waiting line; each request is one RpcCall
+// (rpc-call.ts), from its delivery to its settlement.
 
-import { CallAbandoned, EnokiError, isEnokiError, MalformedRequest, MethodNotFound } from '../errors.js';
+import { EnokiError } from '../errors.js';
 import type { Entrypoint, MarkedMethod } from '../entrypoint.js';
 import type { ExtensionHost } from '../extension-host.js';
 import type { MethodDefinition } from '../service-definition.js';
-import { bindArguments } from '../signature.js';
 import type { InboundMessage, Subscription, Transport } from '../transport/transport.js';
 import { withQueueType } from '../transport/queue-type.js';
-import { contextFromHeaders } from '../context-headers.js';
-import { emitObserved } from '../observed-events.js';
-import { decodeRequest, encodeReply, serializeError } from './wire.js';
-import { serializerForContentType } from '../serializer.js';
 import { publishSettings, type PublishSettings } from './publish-settings.js';
+import { RpcCall, type RpcCallHost, type RunningCall } from './rpc-call.js';
 import { consumerTimeoutArgumentError, planLongTasks, type LongTaskPlan } from './long-tasks.js';
-
-/** nameko's answer for a result its serializer cannot encode. */
-class UnserializableValueError extends Error {
-  static excPath = 'nameko.exceptions.UnserializableValueError';
-  override get name(): string {
-    return 'UnserializableValueError';
-  }
-}
-
-/** The broker would not carry the reply (too large, refused): the caller is told so. */
-class ReplyNotDelivered extends Error {
-  static excPath = 'enoki.ReplyNotDelivered';
-  override get name(): string {
-    return 'ReplyNotDelivered';
-  }
-}
-
-/** A call running here: the delivery to acknowledge when it ends (a redelivery that joined it replaces the first). */
-interface RunningCall {
-  delivery: InboundMessage;
-  method: string;
-  startedAt: number;
-}
 
 /** RabbitMQ's channel close for a delivery past consumer_timeout (PRECONDITION_FAILED). */
 const CONSUMER_TIMEOUT = /delivery acknowledgement on channel \d+ timed out/i;
@@ -75,8 +51,8 @@ export class RpcConsumer implements Entrypoint {
   readonly methods = new Map<string, MethodDefinition>();
   /** Calls running here, by correlation id and reply_to: the delivery to acknowledge when each ends. */
   private readonly running = new Map<string, RunningCall>();
-  /** DELIVERY_MODE, PUBLISH_CONFIRMS and SERIALIZER of the replies, read once. */
-  private settings: PublishSettings | null = null;
+  /** What each call (rpc-call.ts) reads from here; made at start. */
+  private callHost: RpcCallHost | null = null;
   /** Deliveries being handled whose method has not returned yet (at most max_workers). */
   private busy = 0;
   /** Deliveries waiting for `busy` to drop below max_workers, in arrival order. */
@@ -112,7 +88,19 @@ export class RpcConsumer implements Entrypoint {
 
   async start(): Promise<void> {
     const { container } = this;
-    this.transport = await container.getTransport();
+    const transport = (this.transport = await container.getTransport());
+    // DELIVERY_MODE, PUBLISH_CONFIRMS and SERIALIZER of the replies, read once.
+    const settings: PublishSettings = publishSettings(container.config, {}, 'config');
+    this.callHost = {
+      container,
+      transport,
+      settings,
+      methods: this.methods,
+      running: this.running,
+      queuedSince: (message) => this.queuedAt.get(message),
+      release: (call) => this.releaseSlot(call),
+      settled: () => this.callSettled(),
+    };
     this.longTasks = this.planLongTasks();
     const queue = withQueueType({ name: this.queueName, durable: true, autoDelete: false, exclusive: false }, container.config.QUEUE_TYPE);
     if (this.longTasks?.queueArguments) queue.arguments = { ...queue.arguments, ...this.longTasks.queueArguments };
@@ -218,174 +206,25 @@ export class RpcConsumer implements Entrypoint {
     }
     this.busy++;
     this.unsettled++;
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.busy--;
-      while (!this.stopping && this.waiting.length > 0 && this.busy < this.container.config.max_workers) this.accept(this.waiting.shift()!);
-    };
-    this.handle(message, release)
-      .catch((err) => this.container.logger.error({ err }, 'unexpected failure handling an RPC request'))
-      .finally(() => {
-        release();
-        if (--this.unsettled === 0) this.wakeSettledWaiters();
-      });
+    void new RpcCall(this.callHost!, message).run();
+  }
+
+  /** A call's method returned (or it never ran): the next waiting request may start. */
+  private releaseSlot(call: RpcCall): void {
+    if (call.released) return;
+    call.released = true;
+    this.busy--;
+    while (!this.stopping && this.waiting.length > 0 && this.busy < this.container.config.max_workers) this.accept(this.waiting.shift()!);
+  }
+
+  /** A call is settled: a graceful stop may be waiting for the last one. */
+  private callSettled(): void {
+    if (--this.unsettled === 0) this.wakeSettledWaiters();
   }
 
   private wakeSettledWaiters(): void {
     const waiters = this.settledWaiters;
     this.settledWaiters = [];
     for (const resolve of waiters) resolve();
-  }
-
-  /** One request, to its settlement; `release` lets the next request's method run (called once the method returned). */
-  private async handle(message: InboundMessage, release: () => void): Promise<void> {
-    const { container } = this;
-    const { replyTo, correlationId } = message.properties;
-    const { routingKey } = message;
-    const prefix = `${container.serviceName}.`;
-    // Only '<service>.<method>' names a method; anything else (a publish straight to the
-    // queue) must not be read as one by slicing.
-    const methodName = routingKey.startsWith(prefix) ? routingKey.slice(prefix.length) : null;
-    const log = container.logger;
-    if (message.redelivered) emitObserved({ kind: 'redelivered', service: container.serviceName });
-
-    if (!replyTo) {
-      // nameko crashes its consumer here. A reply cannot be sent, and requeueing would
-      // loop forever, so the message is dropped (dead-lettered if the queue has a DLX).
-      log.warn({ routingKey, correlationId, reason: 'no reply_to' }, 'rejected an RPC request without reply_to: nowhere to send a reply');
-      emitObserved({ kind: 'malformed', service: container.serviceName, reason: 'NoReplyTo' });
-      message.nack(false);
-      return;
-    }
-    const includeStack = container.config.INCLUDE_REMOTE_STACK;
-    // The reply goes in the request's format (a json service answers a msgpack caller in
-    // msgpack); a request in a format enoki does not read is told so in the service's own.
-    const settings = this.settings ??= publishSettings(container.config, {}, 'config');
-    const requestFormat = serializerForContentType(message.properties.contentType);
-    const serializer = requestFormat ?? settings.serializer;
-    const replyProperties = {
-      contentType: requestFormat ? (message.properties.contentType ?? serializer.contentType) : serializer.contentType,
-      contentEncoding: serializer.contentEncoding,
-      correlationId,
-      deliveryMode: settings.deliveryMode,
-      priority: 0,
-    };
-    const publishReply = async (body: Buffer): Promise<void> => {
-      // Unconfirmed, the reply goes on the request's own channel, so the ack that follows
-      // reaches the broker after it (README, "Delivery guarantees").
-      if (!settings.confirm && message.publishOnChannel) {
-        if (!delivery().publishOnChannel!(container.config.rpc_exchange, replyTo, body, replyProperties)) {
-          throw new EnokiError('ENOKI_ERR_DISCONNECTED', [this.transport!.displayUri, 'the request\'s channel closed before the reply was published']);
-        }
-        return;
-      }
-      await this.transport!.publish(container.config.rpc_exchange, replyTo, body, { ...replyProperties, confirm: settings.confirm });
-    };
-    const key = `${correlationId ?? ''}\u0000${replyTo}`;
-    // The delivery this call answers for: a redelivery that joined it replaces the first.
-    const delivery = (): InboundMessage => this.running.get(key)?.delivery ?? message;
-    const reply = async (result: unknown, error: Error | undefined): Promise<void> => {
-      try {
-        await answer(result, error);
-      } finally {
-        this.running.delete(key);
-      }
-    };
-    const answer = async (result: unknown, error: Error | undefined): Promise<void> => {
-      const message = delivery();
-      if (error instanceof CallAbandoned) {
-        // Aborted at shutdown, unanswered: back to the queue now, so another instance takes
-        // it without waiting for this connection to close.
-        message.nack(true);
-        return;
-      }
-      let body: Buffer;
-      try {
-        body = encodeReply({ result: error ? null : result, error: error ? serializeError(error, includeStack) : null }, serializer);
-      } catch (err) {
-        // A cycle, a throwing toJSON, nesting too deep: answer with nameko's error for it.
-        log.error({ routingKey, correlationId, err }, 'the result cannot be serialized; replying with an error');
-        body = encodeReply({ result: null, error: serializeError(new UnserializableValueError(`Unserializable value: ${(err as Error).message}`)) }, serializer);
-      }
-      try {
-        await publishReply(body);
-      } catch (err) {
-        if (isEnokiError(err, 'ENOKI_ERR_DISCONNECTED')) {
-          emitObserved({ kind: 'reply_dropped', service: container.serviceName, reason: 'not_confirmed' });
-          log.warn({ routingKey, correlationId, reason: (err as Error).message }, 'reply not confirmed: the request returns to its queue and is answered again');
-          return;
-        }
-        // The connection is up but the broker refused this reply. Tell the caller with
-        // a small error reply rather than leave the request unacknowledged for ever.
-        log.error({ routingKey, correlationId, reason: (err as Error).message }, 'the broker refused the reply; sending an error reply instead');
-        try {
-          await publishReply(encodeReply({ result: null, error: serializeError(new ReplyNotDelivered(`the reply could not be published: ${(err as Error).message}`)) }, serializer));
-        } catch (second) {
-          // Requeue once: a transient refusal gets another try, a repeatable one cannot loop.
-          log.error({ routingKey, correlationId, reason: (second as Error).message, requeue: !message.redelivered }, 'could not publish an error reply either');
-          message.nack(!message.redelivered);
-          return;
-        }
-      }
-      message.ack();
-    };
-    const rejectCall = async (error: Error): Promise<void> => {
-      emitObserved({ kind: 'malformed', service: container.serviceName, reason: error.name });
-      log.warn({ routingKey, correlationId, reason: `${error.name}: ${error.message}` }, 'RPC request refused');
-      await answer(undefined, error);
-    };
-
-    if (!correlationId) {
-      await rejectCall(new MalformedRequest('Message has no correlation_id: the caller could not match a reply to it'));
-      return;
-    }
-    const running = this.running.get(key);
-    if (running && message.redelivered) {
-      log.warn(
-        { routingKey, correlationId },
-        'a redelivery of a call still running here joins it instead of starting it again: one reply, when it finishes (the broker took the request back after a lost channel, or after its consumer_timeout)',
-      );
-      running.delivery = message;
-      return;
-    }
-    if (message.body.length > container.config.MAX_MESSAGE_SIZE) {
-      const tooLarge = new EnokiError('ENOKI_ERR_BODY_TOO_LARGE', [message.body.length, container.config.MAX_MESSAGE_SIZE]);
-      // MalformedRequest keeps nameko's exception type for Python callers; the code is in the text.
-      await rejectCall(new MalformedRequest(`${tooLarge.message} [${tooLarge.code}]`));
-      return;
-    }
-    let request;
-    let method: MethodDefinition | undefined;
-    let args: unknown[];
-    try {
-      request = decodeRequest(message.body, message.properties);
-      method = methodName === null ? undefined : this.methods.get(methodName);
-      if (!method) throw new MethodNotFound(methodName ?? routingKey);
-      args = bindArguments(method.signature, request.args, request.kwargs);
-    } catch (err) {
-      await rejectCall(err instanceof Error ? err : new MalformedRequest(String(err)));
-      return;
-    }
-
-    const { contextData, callIdStack } = contextFromHeaders(message.properties.headers);
-    this.running.set(key, { delivery: message, method: method.methodName, startedAt: Date.now() });
-    let answered: Promise<void> | undefined;
-    const queuedAt = this.queuedAt.get(message);
-    await container.spawnWorker(method, args, {
-      entrypoint: 'rpc',
-      contextData,
-      parentCallIdStack: callIdStack,
-      traceHeaders: message.properties.headers,
-      waitedMs: queuedAt === undefined ? undefined : performance.now() - queuedAt,
-      handleResult: (_ctx, result, error) => {
-        // Not awaited by the worker: its slot is free while the reply is confirmed.
-        answered = reply(result, error);
-        answered.catch(() => undefined);
-      },
-    });
-    release();
-    await answered;
   }
 }

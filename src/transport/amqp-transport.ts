@@ -19,7 +19,9 @@
 // may compute for long runs here (see @cpuBound), which is the point of the project.
 //
 // Socket options, ConfirmLost and password scrubbing: amqp-connection-options.ts; declaring
-// and consuming queues, and doing it again after a reconnect: amqp-subscriptions.ts.
+// and consuming queues, and doing it again after a reconnect: amqp-subscriptions.ts;
+// publishing and what a failed confirm means: amqp-publish.ts; one socket write per turn:
+// write-coalescing.ts.
 
 import type { Channel, ChannelModel, ConfirmChannel, RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
@@ -27,13 +29,14 @@ import { EnokiError } from '../errors.js';
 import type { TlsConfig } from '../config.js';
 import type { AmqpUriOrder } from '../config-amqp-uri.js';
 import { maskUri, uriList } from '../uri-secrets.js';
-import { amqpSocketOptions, errorText, scrub } from './amqp-connection-options.js';
+import { amqpSocketOptions, scrub } from './amqp-connection-options.js';
 import { connectToBroker } from './amqp-connect.js';
+import { coalesceWrites } from './write-coalescing.js';
 import { AmqpSubscriptions, MAX_RESTART_DELAY_MS, RESTART_DELAY_MS } from './amqp-subscriptions.js';
 import { brokerTarget } from './connect-failure.js';
 import { ReturnTracker, type ReturnedMessage } from './publish-returns.js';
+import { publishMessage, type PublishHost } from './amqp-publish.js';
 import {
-  UnroutableError,
   type ConsumeSpec,
   type InboundMessage,
   type PublishOptions,
@@ -89,6 +92,8 @@ export class AmqpTransport implements Transport {
   /** Why a publish channel was closed by the broker (a channel-level error, not a lost connection). */
   private readonly channelErrors = new WeakMap<Channel, Error>();
   private closed = false;
+  /** What publishing reads from this transport (amqp-publish.ts). */
+  private readonly publishHost: PublishHost;
 
   constructor(options: AmqpTransportOptions) {
     this.options = options;
@@ -110,6 +115,21 @@ export class AmqpTransport implements Transport {
       waitForConnection: (deadline) => this.waitForConnection(deadline),
       assertOpen: () => this.assertOpen(),
     });
+    this.publishHost = {
+      get publisher() {
+        return transport.publisher;
+      },
+      get closed() {
+        return transport.closed;
+      },
+      get displayUri() {
+        return transport.displayUri;
+      },
+      returns: this.returns,
+      channelErrors: this.channelErrors,
+      waitForConnection: (deadline) => this.waitForConnection(deadline),
+      scrub: (text) => this.scrub(text),
+    };
   }
 
   get connected(): boolean {
@@ -173,6 +193,7 @@ export class AmqpTransport implements Transport {
    */
   private async onConnected(model: ChannelModel): Promise<void> {
     if (this.closed) return; // amqplib closes it
+    if (!coalesceWrites(model)) this.options.logger.debug('amqplib internals changed: frames are written one by one (write-coalescing.ts)');
     this.liveModels.add(model);
     this.brokerVersion = model.connection.serverProperties?.version ?? this.brokerVersion;
     model.on('close', () => this.liveModels.delete(model));
@@ -263,83 +284,9 @@ export class AmqpTransport implements Transport {
     }
   }
 
-  async publish(exchange: string, routingKey: string, body: Buffer, options: PublishOptions, waitMs?: number): Promise<void> {
-    this.assertOpen();
-    const deadline = waitMs === undefined || !Number.isFinite(waitMs) ? Infinity : Date.now() + Math.max(0, waitMs);
-    const { mandatory, confirm = true, ...props } = options;
-    const target = `${exchange}/${routingKey}`;
-    for (;;) {
-      this.assertOpen();
-      const publisher = this.publisher;
-      if (!publisher) {
-        await this.waitForConnection(deadline);
-        continue;
-      }
-      const tracked = mandatory && confirm ? this.returns.track(exchange, routingKey, body, props.correlationId) : undefined;
-      try {
-        const sent = await new Promise<boolean>((resolve, reject) => {
-          try {
-            // false means amqplib's buffer is full: the message is still queued and will be
-            // confirmed; callers see back-pressure through the confirm latency.
-            publisher.publish(
-              exchange,
-              routingKey,
-              body,
-              {
-                mandatory: Boolean(mandatory),
-                contentType: props.contentType,
-                contentEncoding: props.contentEncoding,
-                correlationId: props.correlationId,
-                replyTo: props.replyTo,
-                deliveryMode: props.deliveryMode,
-                priority: props.priority,
-                messageId: props.messageId,
-                headers: props.headers,
-              },
-              (err: unknown) => {
-                if (!err) {
-                  if (tracked?.pending.returned) reject(new UnroutableError(exchange, routingKey));
-                  else resolve(true);
-                  return;
-                }
-                reject(this.confirmFailure(publisher, target, err));
-              },
-            );
-            // PUBLISH_CONFIRMS false: written to the channel is all the caller waits for.
-            if (!confirm) resolve(true);
-          } catch (err) {
-            // The channel was closed before this message left: nothing was sent, so it
-            // goes again on the next channel. Anything else (a header table too large) is final.
-            if ((err as Error)?.name === 'IllegalOperationError') resolve(false);
-            else reject(new EnokiError('ENOKI_ERR_PUBLISH', [target, this.scrub(errorText(err))], { cause: err }));
-          }
-        });
-        if (sent) return;
-      } finally {
-        tracked?.release();
-      }
-      if (Date.now() >= deadline) {
-        throw new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `could not publish to ${target} within ${waitMs} ms`]);
-      }
-      // Its 'close' event normally comes with the failure; give it a moment if not.
-      if (this.publisher === publisher) await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-
-  /** Why a publish was not confirmed: a broker nack or channel error (final), or a lost connection (maybe delivered). */
-  private confirmFailure(publisher: ConfirmChannel, target: string, err: unknown): Error {
-    const channelError = this.channelErrors.get(publisher);
-    if (channelError) return new EnokiError('ENOKI_ERR_PUBLISH', [target, this.scrub(channelError.message)], { cause: channelError });
-    if (this.closed) return new EnokiError('ENOKI_ERR_DISCONNECTED', [this.displayUri, `the transport was closed before the broker confirmed the publish to ${target}`], { cause: err });
-    if (errorText(err) === 'channel closed') {
-      const lost = new EnokiError(
-        'ENOKI_ERR_DISCONNECTED',
-        [this.displayUri, `the connection dropped before the broker confirmed the publish to ${target}; it may or may not have been delivered`],
-        { cause: err },
-      );
-      return Object.assign(lost, { confirmLost: true } as const);
-    }
-    return new EnokiError('ENOKI_ERR_PUBLISH', [target, this.scrub(errorText(err))], { cause: err });
+  /** Publish on the confirm channel (amqp-publish.ts): waits up to `waitMs` for a lost connection to come back. */
+  publish(exchange: string, routingKey: string, body: Buffer, options: PublishOptions, waitMs?: number): Promise<void> {
+    return publishMessage(this.publishHost, exchange, routingKey, body, options, waitMs);
   }
 
   /** Resolves once a publish channel is up; rejects at `deadline` (epoch ms) or when closed. */
