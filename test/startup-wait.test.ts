@@ -88,6 +88,16 @@ describe('startup waits for the broker', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
+  it('a startupTimeout that is not a number of seconds >= 0 is refused before connecting', async () => {
+    const config = loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' } });
+    for (const startupTimeout of [-1, Number.NaN, '5' as unknown as number]) {
+      await expect(ClusterRpcProxy.connect(config, { startupTimeout })).rejects.toMatchObject({
+        code: 'ENOKI_ERR_CONFIG_INVALID',
+        message: expect.stringContaining('invalid config startupTimeout in ClusterRpcProxy.connect options: expected a number of seconds >= 0'),
+      });
+    }
+  });
+
   it('ServiceRunner.stop() while start() waits for the broker ends the wait, not after STARTUP_TIMEOUT', async () => {
     const relay = await LateRelay.reserve();
     const tap = new LogTap('debug');
