@@ -56,7 +56,8 @@ beforeAll(async () => {
   silentServer = net.createServer((socket) => silentSockets.add(socket));
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   await new Promise<void>((resolve) => silentServer.listen(0, '127.0.0.1', resolve));
-});
+  // Five rabbitmqctl runs: seconds each on a loaded machine.
+}, 120_000);
 
 afterAll(async () => {
   vhost?.remove();
@@ -65,7 +66,7 @@ afterAll(async () => {
   await new Promise((resolve) => httpServer?.close(resolve));
   for (const socket of silentSockets) socket.destroy();
   await new Promise((resolve) => silentServer?.close(resolve));
-});
+}, 120_000);
 
 describe('errors that waiting cannot fix fail at once, even with STARTUP_TIMEOUT 60', () => {
   it('a wrong password: ENOKI_ERR_BROKER_AUTH, naming the user and how to check the credentials', async () => {
