@@ -188,6 +188,15 @@ describe('environment overrides', () => {
 });
 
 describe('show-config', () => {
+  it('masks the values of keys named like secrets, not keys that merely contain "key"', () => {
+    const secrets = ['STRIPE_API_KEY', 'apiKey', 'JWT_PRIVATE_KEY', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'DB_PASSWD', 'DB_PWD', 'SMTP_CREDENTIALS', 'GITHUB_TOKEN', 'db_password', 'AUTHORIZATION'];
+    const config = loadConfig({ ...Object.fromEntries(secrets.map((key) => [key, `value-of-${key}`])), CACHE_KEY_PREFIX: 'app', AMQP_SSL: { key: '/etc/client.key' } });
+    const shown = JSON.parse(showConfig(config, 'json')) as Record<string, unknown>;
+    for (const key of secrets) expect(shown[key], key).toBe('***');
+    expect(shown['CACHE_KEY_PREFIX']).toBe('app');
+    expect(shown['AMQP_SSL']).toMatchObject({ key: '/etc/client.key' });
+  });
+
   it('prints JSON that holds the same config as the YAML, secrets masked in both', () => {
     const config = loadConfig({ AMQP_URI: 'amqp://u:hunter22@h:5672/v', AMQP_SSL: { passphrase: 'pp-value' }, db_password: 'dbpw' });
     const asJson = JSON.parse(showConfig(config, 'json')) as Record<string, unknown>;
