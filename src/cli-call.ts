@@ -13,7 +13,9 @@ import { ClusterRpcProxy } from './rpc/cluster-rpc-proxy.js';
 export const CALL_USAGE = `  enoki call <service>.<method> [arg ...] [--kwargs JSON] [--context JSON] [--timeout SECONDS]
             [--config config.yaml] [--broker amqp://...]
             each arg is JSON when it parses as JSON, else a string ("\\"42\\"" for the string 42);
-            put -- before arguments that start with a dash`;
+            put -- before arguments that start with a dash; --timeout bounds the whole
+            command, the wait for an unreachable broker included (default: STARTUP_TIMEOUT
+            for the broker, then RPC_TIMEOUT for the reply)`;
 
 interface CallArgs {
   target: string;
@@ -23,6 +25,7 @@ interface CallArgs {
   timeoutSeconds: number | undefined;
   config: string | undefined;
   broker: string | undefined;
+  help: boolean;
 }
 
 class UsageError extends Error {}
@@ -52,13 +55,17 @@ function jsonObject(flag: string, text: string): Record<string, unknown> {
 
 // Not node:util parseArgs: an argument such as -5 is a value here, not an unknown option.
 function parseCallArgs(argv: string[]): CallArgs {
-  const out: CallArgs = { target: '', args: [], kwargs: {}, context: {}, timeoutSeconds: undefined, config: undefined, broker: undefined };
+  const out: CallArgs = { target: '', args: [], kwargs: {}, context: {}, timeoutSeconds: undefined, config: undefined, broker: undefined, help: false };
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
       positionals.push(...argv.slice(i + 1));
       break;
+    }
+    if (arg === '--help' || arg === '-h') {
+      out.help = true;
+      return out;
     }
     const option = /^(--kwargs|--context|--timeout|--config|-c|--broker)(?:=(.*))?$/s.exec(arg);
     if (!option) {
@@ -103,14 +110,25 @@ export async function callCommand(argv: string[]): Promise<number> {
     process.stderr.write(`enoki call: ${err.message}\n\nUsage:\n${CALL_USAGE}\n`);
     return 2;
   }
+  if (call.help) {
+    process.stdout.write(`Usage:\n${CALL_USAGE}\n`);
+    return 0;
+  }
   const config = readConfig(call.config, call.broker);
   const [service, method] = call.target.split('.') as [string, string];
-  const client = await ClusterRpcProxy.connect(config, { logger: terminalLogger(config, 'enoki-call'), name: 'enoki_call' });
+  // --timeout is the whole command's budget: a health probe with `--timeout 5` must not sit
+  // out STARTUP_TIMEOUT (a minute) when the broker is down.
+  const deadline = call.timeoutSeconds === undefined ? undefined : Date.now() + call.timeoutSeconds * 1000;
+  const client = await ClusterRpcProxy.connect(config, {
+    logger: terminalLogger(config, 'enoki-call'),
+    name: 'enoki_call',
+    ...(call.timeoutSeconds !== undefined && { startupTimeout: call.timeoutSeconds }),
+  });
   try {
     const result = await client.call(service, method, call.args, {
       kwargs: call.kwargs,
       contextData: call.context,
-      ...(call.timeoutSeconds !== undefined && { timeoutMs: call.timeoutSeconds * 1000 }),
+      ...(deadline !== undefined && { timeoutMs: Math.max(1, deadline - Date.now()) }),
     });
     process.stdout.write(`${typeof result === 'string' ? result : (JSON.stringify(result, null, 2) ?? 'null')}\n`);
     return 0;

@@ -374,5 +374,10 @@ export type EnokiConfig = z.output<typeof CONFIG_SCHEMA>;
 /** The keys enoki reads at the top level. */
 export const KNOWN_KEYS: readonly string[] = Object.keys(CONFIG_SCHEMA.shape);
 
-/** Keys whose values are secrets wherever they appear: show-config masks them. */
-export const SECRET_KEY = /password|secret|token|passphrase/i;
+/**
+ * Keys whose values are secrets wherever they appear: show-config masks them, and invalid
+ * values of such keys are not quoted. Masking a harmless value costs less than printing a
+ * key: `STRIPE_API_KEY`, `JWT_PRIVATE_KEY`, `DB_PASSWD`, `apiKey` all match; `AMQP_SSL.key`
+ * (a file path) and `CACHE_KEY_PREFIX` do not.
+ */
+export const SECRET_KEY = /passw(?:or)?d|(?:^|[^a-z])pwd(?:[^a-z]|$)|secret|token|passphrase|credential|api_?key|private_?key|access_?key|authorization/i;

@@ -1,6 +1,7 @@
 // `enoki show-config`: the resolved config in config-file spelling (loadable again), as
 // YAML or JSON, with every secret masked: the AMQP password in any URI, and the value of
-// any key named like a secret (password, secret, token, passphrase) at any depth.
+// any key named like a secret (password, passwd, secret, token, passphrase, credentials, API,
+// access or private key: SECRET_KEY in config-schema.ts) at any depth.
 
 import yaml from 'js-yaml';
 import { KNOWN_KEYS, SECTION_KEYS, SECRET_KEY, snakeKey, type EnokiConfig } from './config-schema.js';

@@ -3,6 +3,7 @@
 // message with exit code 1.
 
 import { execFile } from 'node:child_process';
+import net, { type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './faults/harness.js';
@@ -20,7 +21,8 @@ function call(...args: string[]): Promise<Outcome> {
   );
 }
 
-describe('enoki call', () => {
+// Each test starts the CLI (node + tsx) once or more: seconds each on a loaded machine.
+describe('enoki call', { timeout: 120_000 }, () => {
   it('prints a string result as it is', async () => {
     expect(await call('cli_service.hello', 'world')).toMatchObject({ code: 0, stdout: 'Hello, world!\n' });
   });
@@ -61,6 +63,35 @@ describe('enoki call', () => {
     expect(unknownMethod.stderr).toMatch(/raised MethodNotFound/);
     expect((await call('hello_without_service')).code).toBe(2);
     expect((await call('cli_service.describe', '--kwargs', '[1]')).stderr).toMatch(/--kwargs must be a JSON object/);
+  });
+});
+
+describe('enoki call as a health probe', () => {
+  it('--timeout bounds the wait for a broker that is down, not only the reply (STARTUP_TIMEOUT 60 notwithstanding)', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const started = Date.now();
+    const outcome = await run(process.execPath, ['bin/enoki.js', 'call', 'cli_service.hello', 'probe', '--timeout', '2', '--broker', `amqp://guest:guest@127.0.0.1:${port}/`], {
+      cwd: ROOT,
+      env: { ...process.env, STARTUP_TIMEOUT: '60', LOGGING_LEVEL: 'error' },
+      timeout: 60_000,
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: Outcome) => err,
+    );
+    expect(outcome.code).toBe(1);
+    expect(outcome.stderr).toMatch(/\[ENOKI_ERR_BROKER_REFUSED\]/);
+    expect(outcome.stderr).toMatch(/gave up after \d+ attempts? in 2\.\d s/);
+    // Node and tsx start-up included; far below the 60 s STARTUP_TIMEOUT would take.
+    expect(Date.now() - started).toBeLessThan(30_000);
+  }, 60_000);
+
+  it('--help prints the usage of enoki call and exits 0', async () => {
+    // execFile rejects on a non-zero exit code.
+    const { stdout } = await run(process.execPath, ['bin/enoki.js', 'call', '--help'], { cwd: ROOT, timeout: 60_000 });
+    expect(stdout).toContain('enoki call <service>.<method> [arg ...] [--kwargs JSON] [--context JSON]');
   });
 });
 

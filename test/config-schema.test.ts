@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { configFiles } from './support/config-files.js';
 import { DEFAULT_CONFIG, loadConfig, showConfig } from '../src/config.js';
 import { overrideVariables } from '../src/config-env.js';
+import { KNOWN_KEYS, SECTION_KEYS } from '../src/config-schema.js';
 import { EnokiError } from '../src/errors.js';
 
 const file = configFiles('enoki-config-schema');
@@ -65,6 +66,21 @@ describe('typos', () => {
     const err = invalid(() => loadConfig(path, { env: {} }));
     expect(err.message).toContain(`invalid config ${key} in ${path}:`);
     expect(err.message).toMatch(detail);
+  });
+});
+
+describe('every section', () => {
+  it('is strict: no enoki key takes a mapping with a key it does not know, and each that takes a mapping is a listed section with variables', () => {
+    const sections: string[] = [];
+    for (const key of KNOWN_KEYS) {
+      const err = invalid(() => loadConfig({ [key]: { zz_not_a_key: 1 } }));
+      expect(err.message, key).toMatch(new RegExp(`^invalid config ${key}(\\.zz_not_a_key)? in <object>: `));
+      if (err.message.startsWith(`invalid config ${key}.zz_not_a_key in <object>: unknown key`)) sections.push(key);
+    }
+    // A section added to the schema without SECTION_KEYS would have no did-you-mean and no variables.
+    expect(sections.sort()).toEqual(Object.keys(SECTION_KEYS).sort());
+    const variables = new Set(overrideVariables().map((v) => v.variable));
+    for (const section of sections) expect(variables.has(`${section}_${SECTION_KEYS[section as keyof typeof SECTION_KEYS][0]!.toUpperCase()}`), section).toBe(true);
   });
 });
 
@@ -172,6 +188,15 @@ describe('environment overrides', () => {
 });
 
 describe('show-config', () => {
+  it('masks the values of keys named like secrets, not keys that merely contain "key"', () => {
+    const secrets = ['STRIPE_API_KEY', 'apiKey', 'JWT_PRIVATE_KEY', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'DB_PASSWD', 'DB_PWD', 'SMTP_CREDENTIALS', 'GITHUB_TOKEN', 'db_password', 'AUTHORIZATION'];
+    const config = loadConfig({ ...Object.fromEntries(secrets.map((key) => [key, `value-of-${key}`])), CACHE_KEY_PREFIX: 'app', AMQP_SSL: { key: '/etc/client.key' } });
+    const shown = JSON.parse(showConfig(config, 'json')) as Record<string, unknown>;
+    for (const key of secrets) expect(shown[key], key).toBe('***');
+    expect(shown['CACHE_KEY_PREFIX']).toBe('app');
+    expect(shown['AMQP_SSL']).toMatchObject({ key: '/etc/client.key' });
+  });
+
   it('prints JSON that holds the same config as the YAML, secrets masked in both', () => {
     const config = loadConfig({ AMQP_URI: 'amqp://u:hunter22@h:5672/v', AMQP_SSL: { passphrase: 'pp-value' }, db_password: 'dbpw' });
     const asJson = JSON.parse(showConfig(config, 'json')) as Record<string, unknown>;

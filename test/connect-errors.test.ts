@@ -56,7 +56,8 @@ beforeAll(async () => {
   silentServer = net.createServer((socket) => silentSockets.add(socket));
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   await new Promise<void>((resolve) => silentServer.listen(0, '127.0.0.1', resolve));
-});
+  // Five rabbitmqctl runs: seconds each on a loaded machine.
+}, 120_000);
 
 afterAll(async () => {
   vhost?.remove();
@@ -65,7 +66,7 @@ afterAll(async () => {
   await new Promise((resolve) => httpServer?.close(resolve));
   for (const socket of silentSockets) socket.destroy();
   await new Promise((resolve) => silentServer?.close(resolve));
-});
+}, 120_000);
 
 describe('errors that waiting cannot fix fail at once, even with STARTUP_TIMEOUT 60', () => {
   it('a wrong password: ENOKI_ERR_BROKER_AUTH, naming the user and how to check the credentials', async () => {
@@ -141,6 +142,34 @@ describe('errors that waiting can fix are retried until STARTUP_TIMEOUT, each re
     }
     expect(tap.text()).not.toContain(`:${PASSWORD}@`);
   });
+
+  it('the delay between retries doubles from 200 ms, is capped at 5 s, and is jittered ±30 %', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = portOf(closed);
+    await new Promise((resolve) => closed.close(resolve));
+    const tap = new LogTap('debug');
+    // 200 + 400 + 800 + 1600 + 3200 ms (at most 8.1 s with jitter) reach the sixth retry, the first capped one.
+    const { err } = await connectError(uri({ port }), 10, tap);
+    expect(err.code).toBe('ENOKI_ERR_BROKER_REFUSED');
+    const delays = tap.matching('AMQP connection attempt failed').map((line) => ({ attempt: line['attempt'] as number, ms: line['retryInMs'] as number }));
+    expect(delays.length).toBeGreaterThanOrEqual(6);
+    expect(delays.map((d) => d.attempt)).toEqual(delays.map((_, i) => i + 1));
+    for (const { attempt, ms } of delays) {
+      const uncapped = 200 * 2 ** (attempt - 1);
+      if (attempt <= 5) {
+        expect(ms, `attempt ${attempt}`).toBeGreaterThanOrEqual(Math.floor(uncapped * 0.7));
+        expect(ms, `attempt ${attempt}`).toBeLessThanOrEqual(Math.ceil(uncapped * 1.3));
+      } else {
+        // Uncapped, the sixth would be 6.4 s ± 30 %.
+        expect(ms, `attempt ${attempt}`).toBeGreaterThanOrEqual(2_600);
+        expect(ms, `attempt ${attempt}`).toBeLessThanOrEqual(5_000);
+      }
+    }
+    // Jitter: the delays are not the bare powers of two (each of the first five is off them
+    // with probability > 99 %).
+    expect(delays.slice(0, 5).filter(({ attempt, ms }) => ms !== 200 * 2 ** (attempt - 1)).length).toBeGreaterThanOrEqual(3);
+  }, 30_000);
 
   it('a host name that does not resolve: ENOKI_ERR_BROKER_HOST', async () => {
     const { err } = await connectError(uri({ host: 'no-such-broker.invalid' }), 1);

@@ -13,15 +13,16 @@ let shared: TestVhost;
 let staging: TestVhost;
 let production: TestVhost;
 
+// Six rabbitmqctl runs: each takes seconds on a loaded machine, past the 30 s hook default.
 beforeAll(() => {
   shared = createVhost('isolation-shared');
   staging = createVhost('isolation-staging');
   production = createVhost('isolation-production');
-});
+}, 120_000);
 
 afterAll(() => {
   for (const vhost of [shared, staging, production]) vhost?.remove();
-});
+}, 120_000);
 
 /** Two instances of one service, one per config; CALLS calls by a client of the first. Resolves to how many were answered. */
 async function answeredAcross(first: Record<string, unknown>, second: Record<string, unknown>): Promise<number> {

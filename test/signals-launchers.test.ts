@@ -4,7 +4,7 @@
 // orphan is left consuming. A project in a temporary directory has enoki installed as a
 // link to this repository, as `npm install` of a local path would leave it.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,7 +43,7 @@ function alive(pid: number): boolean {
 }
 
 /** Launch `command` in the project; resolves once enoki serves, with enoki's own pid (from its log). */
-async function launch(command: string, args: string[]): Promise<{ launcher: ChildProcess; exited: Promise<unknown>; enokiPid: number; output: () => string }> {
+async function launch(command: string, args: string[]): Promise<{ launcher: ChildProcess; exited: Promise<[number | null, string | null]>; enokiPid: number; output: () => string }> {
   const launcher = spawn(command, args, {
     cwd: project,
     env: {
@@ -55,7 +55,7 @@ async function launch(command: string, args: string[]): Promise<{ launcher: Chil
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = once(launcher, 'exit');
+  const exited = once(launcher, 'exit') as Promise<[number | null, string | null]>;
   let text = '';
   launcher.stdout!.on('data', (d: Buffer) => (text += d.toString()));
   launcher.stderr!.on('data', (d: Buffer) => (text += d.toString()));
@@ -89,6 +89,48 @@ describe.each([
     } finally {
       await client.close();
       if (alive(enokiPid)) process.kill(enokiPid, 'SIGKILL');
+      if (launcher.exitCode === null && launcher.signalCode === null) launcher.kill('SIGKILL');
+    }
+  }, 90_000);
+});
+
+// A container runtime signals the main process of the container, PID 1 of its own PID
+// namespace, and when PID 1 exits the kernel kills everything else in it. `unshare --pid
+// --fork` makes exactly that namespace (root only; skipped elsewhere).
+const canUnshare = (() => {
+  try {
+    execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** The pid, seen from here, of the PID 1 that `unshare --fork` (pid `unsharePid`) started. */
+function namespaceInit(unsharePid: number): number {
+  return Number(execFileSync('ps', ['-o', 'pid=', '--ppid', String(unsharePid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+}
+
+describe.skipIf(!canUnshare).each([
+  ['CMD ["node_modules/.bin/enoki", "run", ...] (the bin as PID 1)', ['node_modules/.bin/enoki', 'run', `${FIXTURE}:FaultService`]],
+  ['CMD ["npm", "run", "start:exec"] (exec in the script)', ['npm', 'run', 'start:exec']],
+])('SIGTERM to a container whose CMD is %s', (_label, cmd) => {
+  it('answers the call in flight and the container exits 0 after the service stopped', async () => {
+    const { launcher, exited, output } = await launch('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', ...cmd]);
+    const client = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' } }), { timeoutMs: 30_000 });
+    try {
+      const init = namespaceInit(launcher.pid!);
+      const inFlight = client.fault_service.echo(2, 1_500);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // What `docker stop` does: SIGTERM to the container's PID 1.
+      process.kill(init, 'SIGTERM');
+      await expect(inFlight).resolves.toMatchObject({ i: 2 });
+      const [code] = await exited;
+      expect(code).toBe(0);
+      expect(output()).toMatch(/SIGTERM: stopping/);
+      expect(output()).toMatch(/service fault_service stopped/);
+    } finally {
+      await client.close();
       if (launcher.exitCode === null && launcher.signalCode === null) launcher.kill('SIGKILL');
     }
   }, 90_000);

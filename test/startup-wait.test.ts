@@ -5,7 +5,13 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { ClusterRpcProxy, loadConfig, ServiceRunner, SharedRpcClient } from 'enoki';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import Fastify from 'fastify';
+import { ClusterRpcProxy, isEnokiError, loadConfig, ServiceRunner, SharedRpcClient } from 'enoki';
+import { expressRpc } from 'enoki/express';
+import { fastifyRpc } from 'enoki/fastify';
 import { FaultService } from './faults/fixtures/fault-service.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LogTap, ROOT, sleep, startEnoki, stopProcess, waitUntil } from './faults/harness.js';
@@ -25,20 +31,27 @@ afterAll(() => {
 describe('startup waits for the broker', () => {
   it('enoki run started 10 s before its broker is reachable answers its first call', async () => {
     const relay = await LateRelay.reserve();
-    const opening = sleep(10_000).then(() => relay.open());
     const started = Date.now();
-    const proc = await startEnoki(['test/faults/fixtures/fault-service.ts:FaultService', '--broker', relay.uri(vhost.name)], {}, 60_000);
+    const retryLines = (output: string): Array<Record<string, unknown>> =>
+      output
+        .split('\n')
+        .filter((line) => line.includes('"AMQP connection attempt failed"'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    let opening: Promise<void> = Promise.resolve();
+    // The broker comes 10 s after the start, and not before enoki has retried twice: on a
+    // loaded machine node and tsx alone can take 10 s, and then nothing would have waited.
+    const proc = await startEnoki(['test/faults/fixtures/fault-service.ts:FaultService', '--broker', relay.uri(vhost.name)], {}, 90_000, (starting) => {
+      opening = Promise.all([sleep(10_000), waitUntil('two retries', () => retryLines(starting.output()).length >= 2, 60_000)]).then(() => relay.open());
+      // Awaited below; a failure here must not surface first as an unhandled rejection.
+      opening.catch(() => undefined);
+    });
     const client = await ClusterRpcProxy.connect(loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' } }), { timeoutMs: 20_000 });
     try {
       await opening;
       expect(Date.now() - started).toBeGreaterThanOrEqual(9_500);
       await expect(client.fault_service.echo(1)).resolves.toMatchObject({ i: 1 });
       // It retried, at warn, with the cause and the delay, and said nothing of a password.
-      const retries = proc
-        .output()
-        .split('\n')
-        .filter((line) => line.includes('"AMQP connection attempt failed"'))
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      const retries = retryLines(proc.output());
       expect(retries.length).toBeGreaterThanOrEqual(2);
       for (const retry of retries) {
         expect(retry['level']).toBe(40);
@@ -52,7 +65,7 @@ describe('startup waits for the broker', () => {
       await stopProcess(proc);
       await relay.close();
     }
-  }, 90_000);
+  }, 150_000);
 
   it('ClusterRpcProxy.connect with STARTUP_TIMEOUT 0 waits as long as it takes', async () => {
     const relay = await LateRelay.reserve();
@@ -80,6 +93,16 @@ describe('startup waits for the broker', () => {
     );
     expect((err as { code: string }).code).toBe('ENOKI_ERR_BROKER_REFUSED');
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('a startupTimeout that is not a number of seconds >= 0 is refused before connecting', async () => {
+    const config = loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' } });
+    for (const startupTimeout of [-1, Number.NaN, '5' as unknown as number]) {
+      await expect(ClusterRpcProxy.connect(config, { startupTimeout })).rejects.toMatchObject({
+        code: 'ENOKI_ERR_CONFIG_INVALID',
+        message: expect.stringContaining('invalid config startupTimeout in ClusterRpcProxy.connect options: expected a number of seconds >= 0'),
+      });
+    }
   });
 
   it('ServiceRunner.stop() while start() waits for the broker ends the wait, not after STARTUP_TIMEOUT', async () => {
@@ -136,3 +159,95 @@ describe('startup waits for the broker', () => {
     }
   });
 });
+
+describe('the pooled web clients wait for the broker as ClusterRpcProxy.connect does', () => {
+  let runner: ServiceRunner;
+
+  beforeAll(async () => {
+    // The service reaches the broker directly; only the web clients go through the late relay.
+    runner = new ServiceRunner(loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' } }));
+    runner.add(FaultService);
+    await runner.start();
+  });
+
+  afterAll(async () => {
+    await runner?.stop();
+  });
+
+  // STARTUP_TIMEOUT 1 in the config: only the client option { startupTimeout: 60 } lets the
+  // client outlast a broker that comes 3 s later.
+  const lateConfig = (relay: LateRelay) => loadConfig({ AMQP_URI: relay.uri(vhost.name), STARTUP_TIMEOUT: 1, LOGGING: { level: 'silent' } });
+
+  it('fastify: app.ready() waits for a broker that comes 3 s later (client startupTimeout), logging each retry, then routes answer', async () => {
+    const relay = await LateRelay.reserve();
+    const tap = new LogTap('debug');
+    const app = Fastify();
+    try {
+      const started = Date.now();
+      const opening = sleep(3_000).then(() => relay.open());
+      await app.register(fastifyRpc, { config: lateConfig(relay), client: { startupTimeout: 60, logger: tap.logger } });
+      app.get('/echo', (req) => req.rpc.fault_service!.echo(7));
+      await app.ready();
+      await opening;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2_500);
+      const retries = tap.matching('AMQP connection attempt failed');
+      expect(retries.length).toBeGreaterThanOrEqual(2);
+      expect(retries.every((line) => line.level === 40 && line['code'] === 'ENOKI_ERR_BROKER_REFUSED')).toBe(true);
+      const res = await app.inject({ method: 'GET', url: '/echo' });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ i: 7 });
+    } finally {
+      await app.close();
+      await relay.close();
+    }
+  }, 60_000);
+
+  it('express: the first request waits for a broker that comes 3 s later (client startupTimeout) and is answered', async () => {
+    const relay = await LateRelay.reserve();
+    const { server, base } = await expressApp({ config: lateConfig(relay), client: { startupTimeout: 60, logger: new LogTap('debug').logger } });
+    try {
+      const started = Date.now();
+      void sleep(3_000).then(() => relay.open());
+      const res = await fetch(`${base}/echo`);
+      expect(await res.text()).toBe(JSON.stringify({ i: 8, pid: process.pid }));
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2_500);
+    } finally {
+      await closeServer(server);
+      await relay.close();
+    }
+  }, 60_000);
+
+  it('express: client startupTimeout 1 gives up on a broker that never comes, though STARTUP_TIMEOUT is 60', async () => {
+    const relay = await LateRelay.reserve();
+    const config = loadConfig({ AMQP_URI: relay.uri(vhost.name), STARTUP_TIMEOUT: 60, LOGGING: { level: 'silent' } });
+    const { server, base } = await expressApp({ config, client: { startupTimeout: 1, logger: new LogTap('debug').logger } });
+    try {
+      const started = Date.now();
+      const res = await fetch(`${base}/echo`);
+      expect(res.status).toBe(502);
+      expect(await res.text()).toBe('ENOKI_ERR_BROKER_REFUSED');
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      await closeServer(server);
+    }
+  }, 60_000);
+});
+
+async function expressApp(options: Parameters<typeof expressRpc>[0]): Promise<{ server: Server; base: string }> {
+  const app = express();
+  app.use(expressRpc(options));
+  app.get('/echo', async (req: Request, res: Response) => {
+    res.json(await req.rpc.fault_service!.echo(8));
+  });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    res.status(502).send(isEnokiError(err) ? err.code : String(err));
+  });
+  const server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}

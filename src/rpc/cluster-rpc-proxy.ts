@@ -94,7 +94,12 @@ export class ClusterRpcProxy {
     const settings = publishSettings(resolved, options, 'ClusterRpcProxy.connect options');
     const name = options.name ?? 'standalone_rpc_proxy';
     const logger = options.logger ?? createLogger(resolved.LOGGING, 'enoki-client');
-    const transportConfig = options.startupTimeout === undefined ? resolved : { ...resolved, STARTUP_TIMEOUT: options.startupTimeout };
+    const { startupTimeout } = options;
+    // A negative or NaN wait would give up at once, silently: refused as the config key would be.
+    if (startupTimeout !== undefined && !(typeof startupTimeout === 'number' && startupTimeout >= 0)) {
+      throw new EnokiError('ENOKI_ERR_CONFIG_INVALID', ['startupTimeout', 'ClusterRpcProxy.connect options', `expected a number of seconds >= 0, found ${String(startupTimeout)}`]);
+    }
+    const transportConfig = startupTimeout === undefined ? resolved : { ...resolved, STARTUP_TIMEOUT: startupTimeout };
     const transport = options.transport ?? createTransport(transportConfig, `enoki client ${name}`, logger);
     if (!options.transport) await openUnlessAborted(transport, options.signal);
     const listener = new ReplyListener(transport, resolved.rpc_exchange, name, logger);

@@ -295,8 +295,11 @@ export interface ServiceProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** `node bin/enoki.js run <args>`; resolves once it logs that it is running. */
-export async function startEnoki(args: string[], env: NodeJS.ProcessEnv = {}, readyWithinMs = 30_000): Promise<ServiceProcess> {
+/**
+ * `node bin/enoki.js run <args>`; resolves once it logs that it is running. `onSpawn` gets
+ * the process at once, to watch its output while it starts.
+ */
+export async function startEnoki(args: string[], env: NodeJS.ProcessEnv = {}, readyWithinMs = 30_000, onSpawn?: (proc: ServiceProcess) => void): Promise<ServiceProcess> {
   const child = spawn(process.execPath, ['bin/enoki.js', 'run', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -307,6 +310,7 @@ export async function startEnoki(args: string[], env: NodeJS.ProcessEnv = {}, re
   child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   const proc: ServiceProcess = { child, output: () => text, exited };
+  onSpawn?.(proc);
   let gone = false;
   void exited.then(() => (gone = true));
   try {
