@@ -15,7 +15,7 @@ import { CallAbandoned, EnokiError, ExpectedError } from '../errors.js';
 import type { Entrypoint, MarkedMethod } from '../entrypoint.js';
 import type { ExtensionHost, SpawnOptions } from '../extension-host.js';
 import type { MethodDefinition } from '../service-definition.js';
-import { BodyError, hasBody, parseBody, readBody, type HttpQuery, type HttpRequest } from './request.js';
+import { BodyError, hasBody, parseBody, poisonedQueryKey, readBody, type HttpQuery, type HttpRequest } from './request.js';
 import { errorResponse, toHttpResponse, writeResponse, type HttpResponse } from './response.js';
 import { httpLimits, type HttpLimitsConfig } from './http-limits.js';
 import { acquireWebServer, releaseWebServer, type RouteSpec, type WebServer } from './web-server.js';
@@ -151,6 +151,11 @@ export class HttpEntrypoint implements Entrypoint {
       const server = this.server;
       if (this.draining || !server) {
         this.refuseStopping(res);
+        return;
+      }
+      const poisoned = poisonedQueryKey(query);
+      if (poisoned !== undefined) {
+        server.sendError(res, 400, 'BadRequest', `invalid query string: ${poisoned}`);
         return;
       }
       this.active++;
