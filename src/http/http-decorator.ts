@@ -18,6 +18,13 @@ export const httpEntrypoint = defineEntrypointKind<HttpRoute>({
 
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
+/**
+ * Credentials in request headers, masked in `ctx.redactedArgs` for every @http method:
+ * LoggingDependency logs the request (its first argument), and pino's own redaction does
+ * not reach `args[0].headers`.
+ */
+const CREDENTIAL_HEADERS = parseSensitivePaths('http', ['0.headers.authorization', '0.headers.proxy-authorization', '0.headers.cookie']);
+
 /** Options of {@link http}. */
 export interface HttpOptions {
   /** Errors that are the caller's fault: answered 400 and logged at warn level without a stack. */
@@ -25,7 +32,8 @@ export interface HttpOptions {
   /**
    * Fields of the request body masked in every log line enoki writes and in
    * `ctx.redactedArgs`: `['password', 'card.number', 'items[].secret']`, relative to
-   * `request.body`. The method still receives them.
+   * `request.body`. The method still receives them. The `authorization`,
+   * `proxy-authorization` and `cookie` headers are always masked.
    */
   sensitiveArguments?: readonly string[];
 }
@@ -54,7 +62,7 @@ export function http(method: string, path: string, options: HttpOptions = {}): M
   return ((...inner: unknown[]) =>
     applyMark('http', inner, (m) => {
       for (const verb of methods) addEntrypointMark(m, httpEntrypoint, { method: verb, path });
-      if (sensitive) addSensitivePaths(m, sensitive);
+      addSensitivePaths(m, sensitive ? [...CREDENTIAL_HEADERS, ...sensitive] : CREDENTIAL_HEADERS);
       if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
     })) as MethodDecorator;
 }
