@@ -153,7 +153,7 @@ describe('sensitiveArguments', () => {
       body: JSON.stringify({ user: 'eve', password: 'http-body-secret' }),
     });
     expect(res.status).toBe(200);
-    const line = logs.records.filter((r) => String(r.msg).includes('accounts_sensitive.signup starting')).at(-1) as { args: Array<{ headers: Record<string, unknown>; body: unknown }> };
+    const line = logs.records.filter((r) => String(r.msg).includes('accounts_sensitive.signup starting')).at(-1) as unknown as { args: Array<{ headers: Record<string, unknown>; body: unknown }> };
     expect(line.args[0]!.headers).toMatchObject({ authorization: REDACTED, cookie: REDACTED });
     expect(line.args[0]!.body).toEqual({ user: 'eve', password: REDACTED });
   });
