@@ -12,6 +12,7 @@ import { pack, unpack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterRpcProxy, eventHandler, http, isEnokiError, loadConfig, rpc, ServiceRunner, webServerAddress, type EnokiConfig, type HttpRequest } from '../src/index.js';
 import { parseUntrustedJson, PoisonedJsonError } from '../src/untrusted-json.js';
+import { parseUntrustedMsgpack, PoisonedMessagePackError } from '../src/untrusted-msgpack.js';
 import { eventually } from './helpers/eventually.js';
 import { createVhost, type TestVhost } from './support/vhost.js';
 
@@ -46,6 +47,29 @@ describe('parseUntrustedJson', () => {
   it('throws SyntaxError for text that is not JSON', () => {
     expect(() => parseUntrustedJson('{nope')).toThrow(SyntaxError);
     expect(() => parseUntrustedJson('{nope')).not.toThrow(PoisonedJsonError);
+  });
+});
+
+describe('parseUntrustedMsgpack', () => {
+  it('refuses a __proto__ key however it is packed (fixstr, str8, bin, a one-element array), and constructor.prototype', () => {
+    const fixstr = (t: string) => Buffer.concat([Buffer.from([0xa0 | t.length]), Buffer.from(t)]);
+    const admin = Buffer.concat([Buffer.from([0x81]), fixstr('admin'), Buffer.from([0xc3])]);
+    const keys = {
+      fixstr: fixstr('__proto__'),
+      str8: Buffer.concat([Buffer.from([0xd9, 9]), Buffer.from('__proto__')]),
+      bin: Buffer.concat([Buffer.from([0xc4, 9]), Buffer.from('__proto__')]),
+      array: Buffer.concat([Buffer.from([0x91]), fixstr('__proto__')]),
+    };
+    for (const [name, key] of Object.entries(keys)) {
+      // {'user': {<key>: {'admin': True}}}
+      const body = Buffer.concat([Buffer.from([0x81]), fixstr('user'), Buffer.from([0x81]), key, admin]);
+      expect(() => parseUntrustedMsgpack(body), name).toThrow(PoisonedMessagePackError);
+      expect(() => parseUntrustedMsgpack(body), name).toThrow(/the key user\.__proto__ is not allowed/);
+    }
+    const ctor = Buffer.concat([Buffer.from([0x81]), fixstr('constructor'), Buffer.from([0x81]), fixstr('prototype'), admin]);
+    expect(() => parseUntrustedMsgpack(ctor)).toThrow(/the key constructor\.prototype is not allowed/);
+    expect(parseUntrustedMsgpack(pack({ note: '__proto__', prototype: 1, constructor: 'x' }))).toEqual({ note: '__proto__', prototype: 1, constructor: 'x' });
+    expect(Object.prototype).not.toHaveProperty('admin');
   });
 });
 
