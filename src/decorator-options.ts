@@ -21,6 +21,20 @@ export function checkDecoratorOptions(decorator: string, options: unknown, known
   }
 }
 
+/**
+ * For a decorator whose options enoki cannot list (a user's entrypoint kind that declares
+ * none): throws ENOKI_ERR_DECORATOR_USAGE for a key that looks like a misspelt
+ * `sensitiveArguments`, the one option whose silent loss puts secrets in the log.
+ */
+export function checkSensitiveSpelling(decorator: string, options: unknown): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) return;
+  for (const key of Object.keys(options)) {
+    if (key !== 'sensitiveArguments' && closest(key, ['sensitiveArguments']) !== undefined) {
+      throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', [decorator, key, `unknown option ${JSON.stringify(key)} (did you mean sensitiveArguments?)`]);
+    }
+  }
+}
+
 /** The known name within a third of its length in edits (case-insensitive), if any. */
 function closest(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;

@@ -21,8 +21,9 @@
 //      kill()    - forced, instead of stop(): release what it holds (sockets, timers) now.
 // An entrypoint object is used for one start only; a restarted container makes new ones.
 
-import { parseSensitivePaths } from './redaction.js';
-import { applyMark, type EntrypointMark, type MethodDecorator } from './decorators.js';
+import { parseSensitivePaths, type SensitivePath } from './redaction.js';
+import { applyMark, type EntrypointMark, type MethodDecorator, type MethodMarks } from './decorators.js';
+import { checkDecoratorOptions, checkSensitiveSpelling } from './decorator-options.js';
 import { EnokiError } from './errors.js';
 import type { ExtensionHost, SpawnOptions, WorkerOutcome } from './extension-host.js';
 import type { MethodDefinition } from './service-definition.js';
@@ -49,6 +50,13 @@ export interface MarkedMethod<O> {
 export interface EntrypointKindDefinition<O = unknown> {
   readonly name: string;
   /**
+   * The option names its decorator ({@link entrypointDecorator}) accepts, besides
+   * `sensitiveArguments`: any other key is an ENOKI_ERR_DECORATOR_USAGE error at class
+   * definition time, with a did-you-mean. Without this list only a misspelt
+   * `sensitiveArguments` is refused.
+   */
+  readonly options?: readonly string[];
+  /**
    * Called once per container start with every method marked with this kind (never
    * empty). Return the entrypoints that serve them: one for all, or one per method.
    */
@@ -69,7 +77,10 @@ export function defineEntrypointKind<O>(kind: EntrypointKindDefinition<O>): Entr
   if (typeof kind.create !== 'function') {
     throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['defineEntrypointKind', kind.name, 'create(host, marked) is missing']);
   }
-  return Object.freeze({ name: kind.name, create: kind.create.bind(kind) });
+  if (kind.options !== undefined && (!Array.isArray(kind.options) || !kind.options.every((o) => typeof o === 'string'))) {
+    throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['defineEntrypointKind', kind.name, "options is a list of the option names its decorator accepts, e.g. ['interval']"]);
+  }
+  return Object.freeze({ name: kind.name, create: kind.create.bind(kind), ...(kind.options ? { options: Object.freeze([...kind.options]) } : {}) });
 }
 
 /**
@@ -112,7 +123,7 @@ export function markEntrypoint<O>(decorator: string, kind: EntrypointKindDefinit
   return ((...inner: unknown[]) =>
     applyMark(decorator, inner, (marks) => {
       for (const each of options) marks.entrypoints.push({ kind, options: each });
-      if (paths) marks.sensitiveArguments = [...(marks.sensitiveArguments ?? []), ...paths];
+      if (paths) addSensitivePaths(marks, paths);
       if (expected) marks.expected = [...(marks.expected ?? []), ...expected];
     })) as MethodDecorator;
 }
@@ -129,10 +140,18 @@ export function markEntrypoint<O>(decorator: string, kind: EntrypointKindDefinit
 export function entrypointDecorator<A extends unknown[], O>(kind: EntrypointKindDefinition<O>, toOptions: (...args: A) => O): (...args: A) => MethodDecorator {
   return (...args: A) => {
     const options = toOptions(...args);
+    if (kind.options) checkDecoratorOptions(kind.name, options, [...kind.options, 'sensitiveArguments', 'expected']);
+    else checkSensitiveSpelling(kind.name, options);
     // Any kind's options may name sensitive arguments and expected errors (nameko lets every entrypoint).
     const { sensitiveArguments, expected } = (options ?? {}) as CommonEntrypointOptions;
     return markEntrypoint(kind.name, kind, [options], { sensitiveArguments, expected });
   };
+}
+
+/** Adds `sensitiveArguments` paths to a method's marks (several entrypoints may each name some). */
+function addSensitivePaths(marks: MethodMarks, paths: readonly SensitivePath[]): void {
+  const known = marks.sensitiveArguments ?? [];
+  marks.sensitiveArguments = [...known, ...paths.filter((p) => !known.some((k) => k.text === p.text))];
 }
 
 /**
@@ -175,9 +194,12 @@ export type MethodEntrypointClass<O> = new (container: ExtensionHost, method: Me
  *
  *     class Interval extends MethodEntrypoint<{ ms: number }> { start() {...} stop() {...} }
  *     export const every = defineEntrypoint('every', Interval, (ms: number) => ({ ms }));
+ *
+ * `optionNames` lists the keys `toOptions` may return (see
+ * {@link EntrypointKindDefinition.options}): any other is refused at class definition time.
  */
-export function defineEntrypoint<A extends unknown[], O>(name: string, cls: MethodEntrypointClass<O>, toOptions: (...args: A) => O): (...args: A) => MethodDecorator {
-  const kind = defineEntrypointKind<O>({ name, create: (host, marked) => marked.map((m) => new cls(host, m.method, m.options, name)) });
+export function defineEntrypoint<A extends unknown[], O>(name: string, cls: MethodEntrypointClass<O>, toOptions: (...args: A) => O, optionNames?: readonly string[]): (...args: A) => MethodDecorator {
+  const kind = defineEntrypointKind<O>({ name, options: optionNames, create: (host, marked) => marked.map((m) => new cls(host, m.method, m.options, name)) });
   return entrypointDecorator(kind, toOptions);
 }
 

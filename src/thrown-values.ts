@@ -19,3 +19,17 @@ export function safeString(value: unknown): string {
     return String(value);
   }
 }
+
+/**
+ * A structured clone failure's message without the value's source: V8 writes the value
+ * itself (`() => secret could not be cloned.`), which for a function is its code, and the
+ * message reaches the caller in ENOKI_ERR_NOT_CLONEABLE.
+ */
+export function cloneFailureReason(message: string): string {
+  const m = /^([\s\S]*) could not be cloned\.?$/.exec(message);
+  if (!m) return message;
+  const value = m[1]!;
+  if (/^(#<[\w$]+>|\[object [\w$]+\])$/.test(value)) return message;
+  if (/^Symbol\(/.test(value)) return 'a symbol could not be cloned';
+  return 'a function could not be cloned (only plain data crosses between threads)';
+}

@@ -22,7 +22,7 @@ import { toError } from './thrown-values.js';
 import { bindCallSpan, traceLogFields, traceCall } from './tracing/call-span.js';
 import { tracingOn } from './tracing/otel.js';
 import type { Span } from '@opentelemetry/api';
-import { WorkerContext } from './worker-context.js';
+import { WorkerContext, type WorkerContextInit } from './worker-context.js';
 
 /** What a batch runs with: the context and dependencies of its first call. */
 interface BatchContext {
@@ -39,6 +39,17 @@ export interface WorkerPathHost {
   readonly providers: ReadonlyMap<string, DependencyProvider>;
   readonly watchdog: WatchdogLease | null;
   getOffload(): Promise<OffloadExecutor>;
+}
+
+/** A method's parameter names and sensitive paths, made once per method (not per call). */
+const sensitiveByMethod = new WeakMap<MethodDefinition, NonNullable<WorkerContextInit['sensitive']>>();
+function sensitiveOf(method: MethodDefinition): NonNullable<WorkerContextInit['sensitive']> {
+  let sensitive = sensitiveByMethod.get(method);
+  if (!sensitive) {
+    sensitive = { params: method.signature.params.map((p) => p.name ?? ''), paths: method.sensitiveArguments ?? [] };
+    sensitiveByMethod.set(method, sensitive);
+  }
+  return sensitive;
 }
 
 export class WorkerPath {
@@ -118,7 +129,7 @@ export class WorkerPath {
       contextData: options.contextData,
       parentCallIdStack: options.parentCallIdStack,
       parentCallsTracked: this.host.config.parent_calls_tracked,
-      sensitive: method.sensitiveArguments ? { params: method.signature.params.map((p) => p.name ?? ""), paths: method.sensitiveArguments } : undefined,
+      sensitive: method.sensitiveArguments ? sensitiveOf(method) : undefined,
     });
     if (span) bindCallSpan(ctx, span);
     let result: unknown;
@@ -156,7 +167,7 @@ export class WorkerPath {
     } catch (err) {
       // getDependency threw: the method never ran; answer with that error.
       error = toError(err);
-      this.host.logger.error({ err: error, call: ctx.callId, ...traceLogFields(ctx) }, `dependency injection failed for ${this.host.serviceName}.${method.methodName}`);
+      this.host.logger.error({ err: error, call: ctx.callId, args: ctx.redactedArgs, ...traceLogFields(ctx) }, `dependency injection failed for ${this.host.serviceName}.${method.methodName}`);
       if (options.handleResult) await Promise.resolve(options.handleResult(ctx, undefined, error)).catch(() => undefined);
     } finally {
       try {
@@ -228,9 +239,10 @@ export class WorkerPath {
   private logMethodError(ctx: WorkerContext, method: MethodDefinition, error: Error): void {
     const where = `${this.host.serviceName}.${method.methodName}`;
     if (error instanceof ExpectedError || method.expected?.some((cls) => error instanceof cls)) {
-      this.host.logger.warn({ call: ctx.callId, error: `${error.name}: ${error.message}`, ...traceLogFields(ctx) }, `${where} raised an expected error`);
+      this.host.logger.warn({ call: ctx.callId, args: ctx.redactedArgs, error: `${error.name}: ${error.message}`, ...traceLogFields(ctx) }, `${where} raised an expected error`);
     } else {
-      this.host.logger.error({ err: error, call: ctx.callId, ...traceLogFields(ctx) }, `${where} raised ${error.name}: ${error.message}`);
+      // The arguments help find the cause; sensitiveArguments are masked in them.
+      this.host.logger.error({ err: error, call: ctx.callId, args: ctx.redactedArgs, ...traceLogFields(ctx) }, `${where} raised ${error.name}: ${error.message}`);
     }
   }
 

@@ -64,6 +64,15 @@ describe('enoki call', { timeout: 120_000 }, () => {
     expect((await call('hello_without_service')).code).toBe(2);
     expect((await call('cli_service.describe', '--kwargs', '[1]')).stderr).toMatch(/--kwargs must be a JSON object/);
   });
+
+  it('refuses --kwargs and --context that would poison prototypes (escaped keys too), with exit code 2', async () => {
+    const kwargs = await call('cli_service.describe', '1', '--kwargs', '{"c": {"\\u005f_proto__": {"admin": true}}}');
+    expect(kwargs.code).toBe(2);
+    expect(kwargs.stderr).toMatch(/--kwargs refused: the key c\.__proto__ is not allowed/);
+    const context = await call('cli_service.whoami', '--context', '{"constructor": {"prototype": {"admin": true}}}');
+    expect(context.code).toBe(2);
+    expect(context.stderr).toMatch(/--context refused: the key constructor\.prototype is not allowed/);
+  });
 });
 
 describe('enoki call as a health probe', () => {

@@ -367,6 +367,15 @@ describe('unknown keys', () => {
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
   });
 
+  it('environment values that parse to such a key, escaped JSON included, are refused the same way', async () => {
+    const escaped = '{"\\u005f_proto__": {"polluted": true}}';
+    const path = await file('DATABASE: ${DB_OPTIONS}\n');
+    expect(() => loadConfig(path, { env: { DB_OPTIONS: escaped } })).toThrow(expect.objectContaining({ code: 'ENOKI_ERR_CONFIG_INVALID', message: expect.stringContaining('DATABASE.__proto__') }));
+    expect(() => loadConfig(path, { env: { DB_OPTIONS: '{}', LOGGING_LEVEL: escaped } })).toThrow(expect.objectContaining({ code: 'ENOKI_ERR_CONFIG_INVALID', message: expect.stringContaining('LOGGING.level.__proto__') }));
+    expect(loadConfig(path, { env: { DB_OPTIONS: '{"name": "__proto__"}' } }).DATABASE).toEqual({ name: '__proto__' });
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
   it('a WEB_SERVER_ADDRESS given as a bare port gets the default host', () => {
     expect(loadConfig({ WEB_SERVER_ADDRESS: '${PORT:8001}' }, { env: {} }).WEB_SERVER_ADDRESS).toBe('0.0.0.0:8001');
   });

@@ -13,6 +13,10 @@
 //   the config loader        any YAML file                  -> a config, or a coded ENOKI_ERR_CONFIG_* error
 //   ${VAR:default}           any text and environment       -> a value, or ENOKI_ERR_CONFIG_VAR
 //   HTTP routing             any method and path, on a live server -> 2xx/4xx, never 5xx; the server keeps serving
+//   the event decoder        any bytes, any content type    -> a payload, or ENOKI_ERR_EVENT_PAYLOAD
+//   an RPC consumer          any body, content type, headers, reply_to and correlation_id,
+//     (memory transport)     published to a running service -> an error/result reply or a log line, each
+//                                                              message; the service answers a normal call after
 //
 // `npm test` runs them with a fixed seed and FUZZ_RUNS (default 300) cases each, so CI is
 // reproducible; `npm run fuzz` runs them longer with a fresh seed (FUZZ_SECONDS, default 60,
@@ -34,9 +38,15 @@ import { decodeReply, decodeRequest } from '../src/rpc/wire.js';
 import { Packr } from 'msgpackr';
 import { bindArguments, type Signature } from '../src/signature.js';
 import { parseUntrustedJson, PoisonedJsonError } from '../src/untrusted-json.js';
+import { decodeEvent } from '../src/events/event-wire.js';
+import { MemoryTransport } from '../src/transport/memory-transport.js';
+import type { InboundMessage } from '../src/transport/transport.js';
+import { captureLogs } from './helpers/log-capture.js';
+import { rpc } from '../src/index.js';
 
 const LONG = process.env.ENOKI_FUZZ === 'long';
-const PROPERTIES = 10;
+/** How many properties share FUZZ_SECONDS under `npm run fuzz`. */
+const PROPERTIES = 12;
 const runs = Number(process.env.FUZZ_RUNS ?? 300);
 const seconds = Number(process.env.FUZZ_SECONDS ?? 60);
 /** A fixed seed in `npm test` (reproducible CI); a fresh one per run under `npm run fuzz`. */
@@ -238,6 +248,104 @@ describe('fuzz: decoders of outside input', () => {
       params,
     );
     noPollution();
+  }, TIMEOUT);
+});
+
+describe('fuzz: the event decoder', () => {
+  it('decodeEvent: a payload or ENOKI_ERR_EVENT_PAYLOAD, for any bytes and content type; poisoned keys are refused', () => {
+    fc.assert(
+      fc.property(fc.oneof(jsonish, msgpackish), fc.option(fc.constantFrom('application/json', 'application/x-msgpack', 'text/plain'), { nil: undefined }), (body, type) => {
+        let payload: unknown;
+        try {
+          payload = decodeEvent(body, type);
+        } catch (err) {
+          expect(isEnokiError(err, 'ENOKI_ERR_EVENT_PAYLOAD'), String(err)).toBe(true);
+          return;
+        }
+        expect(JSON.stringify(payload, (_k, v: unknown) => (ArrayBuffer.isView(v) || typeof v === 'bigint' ? null : v)) ?? '').not.toMatch(/"__proto__"|"constructor":\{[^}]*"prototype"/);
+      }),
+      params,
+    );
+    noPollution();
+  }, TIMEOUT);
+});
+
+describe('fuzz: an RPC consumer on the memory transport', () => {
+  const logs = captureLogs('warn');
+  class Wire {
+    static name = 'fuzz_wire';
+    @rpc
+    echo(value: unknown) {
+      return value;
+    }
+  }
+  let runner: ServiceRunner;
+  let publisher: MemoryTransport;
+  const replies: InboundMessage[] = [];
+  beforeAll(async () => {
+    const config = loadConfig({ AMQP_URI: 'memory://fuzz-wire', LOGGING: { level: 'warn' } });
+    runner = new ServiceRunner(config, { logger: logs.logger });
+    runner.add(Wire);
+    await runner.start();
+    publisher = new MemoryTransport('memory://fuzz-wire');
+    await publisher.open();
+    await publisher.consume(
+      { queue: { name: 'fuzz-replies', durable: false, autoDelete: false, exclusive: true }, exchange: 'nameko-rpc', bindings: ['fuzz-replies'], prefetch: 0 },
+      (m) => {
+        m.ack();
+        replies.push(m);
+      },
+    );
+  });
+  afterAll(async () => {
+    await publisher?.close();
+    await runner?.stop();
+  });
+
+  it('answers any message with a reply or a log line, and keeps serving', async () => {
+    const header = fc.oneof(fc.constantFrom('nameko.call_id_stack', 'nameko.__proto__', 'nameko.constructor', 'nameko.user_id', 'traceparent', 'x-other'), fc.string());
+    const message = fc.record({
+      body: fc.oneof(jsonish, msgpackish),
+      contentType: fc.option(fc.constantFrom('application/json', 'application/x-msgpack', 'application/x-python-serialize', 'text/plain'), { nil: undefined }),
+      headers: fc.dictionary(header, fc.anything({ maxDepth: 2 }), { maxKeys: 4 }),
+      replyTo: fc.boolean(),
+      correlationId: fc.boolean(),
+      method: fc.constantFrom('echo', 'echo', 'nope', 'constructor', '__proto__'),
+    });
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(message, async (m) => {
+        const id = `fuzz-${n++}`;
+        // What answers this message: a reply with its correlation id; a reply without one
+        // (MalformedRequest: nothing to match it by); or, with no reply_to, a log line.
+        const rejected = () => logs.records.filter((r) => String(r.msg).startsWith('rejected an RPC request without reply_to')).length;
+        const uncorrelated = () => replies.filter((r) => r.properties.correlationId === undefined).length;
+        const answered: () => boolean = !m.replyTo
+          ? ((before) => () => rejected() > before)(rejected())
+          : m.correlationId
+            ? () => replies.some((r) => r.properties.correlationId === id)
+            : ((before) => () => uncorrelated() > before)(uncorrelated());
+        await publisher.publish('nameko-rpc', `fuzz_wire.${m.method}`, m.body, {
+          contentType: m.contentType,
+          headers: m.headers,
+          replyTo: m.replyTo ? 'fuzz-replies' : undefined,
+          correlationId: m.correlationId ? id : undefined,
+        });
+        const deadline = Date.now() + 5_000;
+        while (!answered() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+        expect(answered(), 'a reply or a log line').toBe(true);
+      }),
+      LONG ? params : { ...params, numRuns: Math.min(runs, 150) },
+    );
+    noPollution();
+    expect(logs.records.filter((r) => r.level >= 60)).toEqual([]);
+    // Still serving.
+    const id = 'fuzz-final';
+    const count = replies.length;
+    await publisher.publish('nameko-rpc', 'fuzz_wire.echo', Buffer.from('{"args": [42], "kwargs": {}}'), { contentType: 'application/json', replyTo: 'fuzz-replies', correlationId: id });
+    const deadline = Date.now() + 5_000;
+    while (replies.length === count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(JSON.parse(replies.at(-1)!.body.toString())).toEqual({ result: 42, error: null });
   }, TIMEOUT);
 });
 

@@ -14,6 +14,7 @@
 import { transferHandlers, type Endpoint, type TransferHandler } from 'comlink';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { EnokiError } from '../src/errors.js';
+import { cloneFailureReason } from '../src/thrown-values.js';
 
 export interface PortEndpoint extends Endpoint {
   /** Deliver every message already queued on the port, now. */
@@ -53,7 +54,7 @@ export function portEndpoint(port: MessagePort, around?: (deliver: () => void) =
         if ((err as Error)?.name !== 'DataCloneError') throw err;
         const path = (message as { path?: unknown }).path;
         const call = Array.isArray(path) && path.length > 0 ? `this.${path.join('.')}()` : 'a dependency call';
-        throw new EnokiError('ENOKI_ERR_NOT_CLONEABLE', ['an argument', `${call} from a pool thread`, `${(err as Error).message} (only plain data crosses to the main thread's dependency)`], { cause: err });
+        throw new EnokiError('ENOKI_ERR_NOT_CLONEABLE', ['an argument', `${call} from a pool thread`, `${cloneFailureReason((err as Error).message)} (only plain data crosses to the main thread's dependency)`], { cause: err });
       }
     },
     addEventListener: (_type: string, listener: Listener) => void listeners.add(listener),

@@ -19,7 +19,7 @@ import { MessageChannel, parentPort, threadId, type MessagePort } from 'node:wor
 import * as errors from '../src/errors.js';
 import { moduleExports } from '../src/module-exports.js';
 import { serviceNameOf } from '../src/service-definition.js';
-import { safeString, toError } from '../src/thrown-values.js';
+import { cloneFailureReason, safeString, toError } from '../src/thrown-values.js';
 import { ensureTypeScriptLoader, isTypeScriptModule } from '../src/typescript-loader.js';
 import { installErrorTransfer, portEndpoint } from './comlink-bridge.js';
 import {
@@ -113,7 +113,7 @@ async function call(task: CallTask): Promise<TaskReturn> {
     const where = `${task.serviceName}.${task.method}`;
     const refused: Outcome = {
       ok: false,
-      error: describeError(new EnokiError('ENOKI_ERR_NOT_CLONEABLE', ['the result', where, (err as Error).message])),
+      error: describeError(new EnokiError('ENOKI_ERR_NOT_CLONEABLE', ['the result', where, cloneFailureReason((err as Error).message)])),
     };
     try {
       post({ tag: OFFLOAD_TAG, key: task.key, kind: 'outcome', outcome: refused, at: now() });

@@ -18,6 +18,13 @@ export const httpEntrypoint = defineEntrypointKind<HttpRoute>({
 
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
+/**
+ * Credentials in request headers, masked in `ctx.redactedArgs` for every @http method:
+ * LoggingDependency logs the request (its first argument), and pino's own redaction does
+ * not reach `args[0].headers`.
+ */
+const CREDENTIAL_HEADERS: readonly string[] = ['0.headers.authorization', '0.headers.proxy-authorization', '0.headers.cookie'];
+
 /** Options of {@link http}. */
 export interface HttpOptions {
   /** Errors that are the caller's fault: answered 400 and logged at warn level without a stack. */
@@ -25,7 +32,8 @@ export interface HttpOptions {
   /**
    * Fields of the request body masked in every log line enoki writes and in
    * `ctx.redactedArgs`: `['password', 'card.number', 'items[].secret']`, relative to
-   * `request.body`. The method still receives them.
+   * `request.body`. The method still receives them. The `authorization`,
+   * `proxy-authorization` and `cookie` headers are always masked.
    */
   sensitiveArguments?: readonly string[];
 }
@@ -48,6 +56,9 @@ export function http(method: string, path: string, options: HttpOptions = {}): M
   checkDecoratorOptions('http', options, ['expected', 'sensitiveArguments']);
   // Body fields, so paths below the request (the first argument)'s `body`.
   const sensitive = Array.isArray(options.sensitiveArguments) ? options.sensitiveArguments.map((p) => (typeof p === 'string' ? `0.body.${p}` : p)) : options.sensitiveArguments;
-  // One route per verb of 'GET,POST', each a mark of its own.
-  return markEntrypoint('http', httpEntrypoint, methods.map((verb) => ({ method: verb, path })), { expected: options.expected, sensitiveArguments: sensitive });
+  // One route per verb of 'GET,POST', each a mark of its own; credentials in headers are always masked.
+  return markEntrypoint('http', httpEntrypoint, methods.map((verb) => ({ method: verb, path })), {
+    expected: options.expected,
+    sensitiveArguments: sensitive === undefined ? CREDENTIAL_HEADERS : [...CREDENTIAL_HEADERS, ...sensitive],
+  });
 }

@@ -15,7 +15,7 @@ import { CallAbandoned, EnokiError, ExpectedError } from '../errors.js';
 import type { Entrypoint, MarkedMethod } from '../entrypoint.js';
 import type { ExtensionHost, SpawnOptions } from '../extension-host.js';
 import type { MethodDefinition } from '../service-definition.js';
-import { BodyError, hasBody, parseBody, readBody, type HttpQuery, type HttpRequest } from './request.js';
+import { BodyError, hasBody, parseBody, poisonedQueryKey, readBody, type HttpQuery, type HttpRequest } from './request.js';
 import { errorResponse, toHttpResponse, writeResponse, type HttpResponse } from './response.js';
 import { httpLimits, type HttpLimitsConfig } from './http-limits.js';
 import { acquireWebServer, releaseWebServer, type RouteSpec, type WebServer } from './web-server.js';
@@ -153,6 +153,11 @@ export class HttpEntrypoint implements Entrypoint {
         this.refuseStopping(res);
         return;
       }
+      const poisoned = poisonedQueryKey(query);
+      if (poisoned !== undefined) {
+        server.sendError(res, 400, new BodyError(400, `invalid query string: ${poisoned}`));
+        return;
+      }
       this.active++;
       // Most requests have no body: they go to the worker without waiting for one.
       const work = hasBody(req) ? this.readThenDispatch(server, route, req, res, params, query) : this.dispatch(server, route, req, res, params, query, undefined);
@@ -163,7 +168,7 @@ export class HttpEntrypoint implements Entrypoint {
 
   private failed(err: unknown, server: WebServer, req: IncomingMessage, res: ServerResponse): void {
     this.container.logger.error({ err }, `unexpected failure serving ${req.method} ${req.url}`);
-    if (!res.headersSent) server.sendError(res, 500, 'Error', 'internal error', {}, true);
+    if (!res.headersSent) server.sendError(res, 500, { name: 'Error', message: 'internal error' }, {}, true);
     this.finished();
   }
 
@@ -178,9 +183,9 @@ export class HttpEntrypoint implements Entrypoint {
       body = parseBody(await readBody(req, server.limits.maxBodySize), req.headers['content-type']);
     } catch (err) {
       if (err instanceof BodyError) {
-        const message = err.status === 400 ? new EnokiError('ENOKI_ERR_HTTP_BODY', [err.message]).message : err.message;
+        const told = err.status === 400 ? new BodyError(400, new EnokiError('ENOKI_ERR_HTTP_BODY', [err.message]).message) : err;
         // A body refused before it was read leaves bytes on the socket: close it.
-        server.sendError(res, err.status, err.name, message, {}, err.status !== 400);
+        server.sendError(res, err.status, told, {}, err.status !== 400);
       } else {
         this.container.logger.debug({ err, url: req.url }, 'request aborted while its body was read');
       }

@@ -166,9 +166,21 @@ function decodeText(bytes: Buffer, charset: string | undefined): string {
   }
 }
 
+/**
+ * Why a query string or form (an {@link HttpQuery}) must be refused, or undefined. A
+ * `__proto__` key is an own property there, and a repeated one an array: a handler's
+ * `Object.assign({}, query)` would make that array the merged object's prototype. Refused
+ * (400), as a JSON body's `__proto__` is; other names (`constructor`, `prototype`) only
+ * ever hold strings, which cannot become a prototype.
+ */
+export function poisonedQueryKey(query: HttpQuery): string | undefined {
+  return Object.hasOwn(query, '__proto__') ? 'the key __proto__ is not allowed (prototype poisoning)' : undefined;
+}
+
 function parseForm(text: string): HttpQuery {
   const out: HttpQuery = {};
   for (const [key, value] of new URLSearchParams(text)) {
+    if (key === '__proto__') throw new BodyError(400, 'invalid form: the key __proto__ is not allowed (prototype poisoning)');
     const prev = Object.hasOwn(out, key) ? out[key] : undefined;
     const entry = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
     Object.defineProperty(out, key, { value: entry, enumerable: true, writable: true, configurable: true });

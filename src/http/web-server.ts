@@ -69,9 +69,9 @@ export class WebServer {
     this.router = Router({
       maxParamLength: MAX_PARAM_LENGTH,
       defaultRoute: (req, res) => this.noRoute(req, res),
-      onBadUrl: (path, _req, res) => this.sendError(res, 400, 'BadRequest', `malformed URL ${JSON.stringify(path)}`),
+      onBadUrl: (path, _req, res) => this.sendError(res, 400, { name: 'BadRequest', message: `malformed URL ${JSON.stringify(path)}` }),
       onMaxParamLength: (_path, _req, res) =>
-        this.sendError(res, 414, 'URITooLong', `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`),
+        this.sendError(res, 414, { name: 'URITooLong', message: `a path parameter is longer than ${MAX_PARAM_LENGTH} characters` }),
     });
     // Compiled lookups: route trees become generated code, recompiled when they change.
     this.router.compile();
@@ -162,7 +162,7 @@ export class WebServer {
     const url = req.url ?? '/';
     const allowed = METHODS.filter((m) => m !== req.method && this.router.find(m, url)?.store);
     if (allowed.length === 0) {
-      this.sendError(res, 404, 'NotFound', `no route for ${req.method} ${stripQuery(url)}`);
+      this.sendError(res, 404, { name: 'NotFound', message: `no route for ${req.method} ${stripQuery(url)}` });
       return;
     }
     if (!allowed.includes('OPTIONS')) allowed.push('OPTIONS');
@@ -171,14 +171,18 @@ export class WebServer {
       writeResponse(res, { status: 204, headers: { allow } }, this.closingFlag);
       return;
     }
-    this.sendError(res, 405, 'MethodNotAllowed', `${req.method} is not allowed on ${stripQuery(url)}; allowed: ${allow}`, { allow });
+    this.sendError(res, 405, { name: 'MethodNotAllowed', message: `${req.method} is not allowed on ${stripQuery(url)}; allowed: ${allow}` }, { allow });
   }
 
-  /** An error response in nameko's `Error: <type>: <message>` text form. */
-  sendError(res: ServerResponse, status: number, name: string, message: string, headers: Record<string, string> = {}, close = false): void {
+  /**
+   * An error response in nameko's `Error: <type>: <message>` text form. A thrown `error`
+   * (a refused body) goes through the one error codec (error-codec.ts), as a method's
+   * errors do; the server's own answers (404, 405, a bad URL) are a name and a message.
+   */
+  sendError(res: ServerResponse, status: number, error: Error | { name: string; message: string }, headers: Record<string, string> = {}, close = false): void {
     writeResponse(
       res,
-      { status, headers: { ...headers, 'content-type': 'text/plain; charset=utf-8' }, body: errorText({ name, message }) },
+      { status, headers: { ...headers, 'content-type': 'text/plain; charset=utf-8' }, body: errorText(error) },
       close || this.closingFlag,
     );
   }

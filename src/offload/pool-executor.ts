@@ -18,6 +18,7 @@
 // (out of memory, process.exit) would otherwise kill one thread after another forever.
 
 import { EnokiError } from '../errors.js';
+import { cloneFailureReason } from '../thrown-values.js';
 import { CallAbandoned } from '../errors.js';
 import type { OffloadExecutor, OffloadHost, OffloadRequest } from './offload-executor.js';
 import type { MethodDefinition } from '../service-definition.js';
@@ -298,7 +299,7 @@ class PoolCall {
     }
     const error = err instanceof Error ? err : new Error(String(err));
     if (error.name === 'DataCloneError') {
-      return new EnokiError('ENOKI_ERR_NOT_CLONEABLE', [this.whichArgument(), this.where, error.message], { cause: error });
+      return new EnokiError('ENOKI_ERR_NOT_CLONEABLE', [this.whichArgument(), this.where, cloneFailureReason(error.message)], { cause: error });
     }
     if ((error as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
       return new EnokiError('ENOKI_ERR_WORKER_DIED', [this.where, `out of memory: ${error.message}; raise POOL.max_memory_mb if the method needs more`], {
