@@ -18,10 +18,19 @@ import { EnokiError } from './errors.js';
 import { processRegistry } from './process-registry.js';
 import type { SensitivePath } from './redaction.js';
 
-/** Options of {@link cpuBound}: `@cpuBound({ timeout: 60_000 })`. */
+/** Options of {@link cpuBound}: `@cpuBound({ timeout: 60_000 })`, `@cpuBound({ maxSeconds: 7_200 })`. */
 export interface CpuBoundOptions {
   /** Abort the call after this many milliseconds (the thread running it is replaced). */
   timeout?: number;
+  /**
+   * The longest a call of this method may run, in seconds: a long task. Its request stays
+   * unacknowledged that long, so RabbitMQ's consumer_timeout (30 min by default) must not
+   * bite first. On RabbitMQ 3.12 and later the `@rpc` service queue is declared with an
+   * `x-consumer-timeout` that covers it; on older brokers the service logs once, as
+   * ENOKI_ERR_LONG_TASK_BROKER, the broker setting to change (README, "Three timeouts").
+   * Nothing aborts the call at maxSeconds: that is `timeout`.
+   */
+  maxSeconds?: number;
 }
 
 /**
@@ -112,17 +121,21 @@ export interface MethodDecorator {
  * Runs the method in the worker-thread pool instead of on the main event loop, so a
  * long computation cannot starve the AMQP heartbeat. Combine with any entrypoint decorator
  * (`@rpc`, `@http`, `@eventHandler`, `@timer`, your own) in any order: `@rpc @cpuBound` or
- * `@cpuBound({ timeout: 60_000 }) @rpc`.
+ * `@cpuBound({ timeout: 60_000 }) @rpc`. A task that may run past RabbitMQ's consumer_timeout
+ * (30 min by default) says so with `@cpuBound({ maxSeconds })` (see {@link CpuBoundOptions}).
  */
 export function cpuBound(options?: CpuBoundOptions): MethodDecorator;
 export function cpuBound<T extends Function>(value: T, context: ClassMethodDecoratorContext): void;
 export function cpuBound(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
 export function cpuBound(...args: unknown[]): unknown {
   if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
-    checkDecoratorOptions('cpuBound', args[0], ['timeout']);
+    checkDecoratorOptions('cpuBound', args[0], ['timeout', 'maxSeconds']);
     const options = { ...((args[0] ?? {}) as CpuBoundOptions) };
     if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) {
       throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['cpuBound', String(options.timeout), 'timeout is a positive number of milliseconds']);
+    }
+    if (options.maxSeconds !== undefined && !(typeof options.maxSeconds === 'number' && Number.isFinite(options.maxSeconds) && options.maxSeconds > 0)) {
+      throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['cpuBound', String(options.maxSeconds), 'maxSeconds is a positive number of seconds (the longest a call may run)']);
     }
     return ((...inner: unknown[]) => applyMark('cpuBound', inner, (m) => (m.cpuBound = options))) as MethodDecorator;
   }

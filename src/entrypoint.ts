@@ -3,8 +3,9 @@
 // (a Redis stream consumer, a cron schedule), so a user-written one behaves like @rpc:
 // hooks, max_workers, @cpuBound and enoki/testing all work on it.
 //
-// A kind is an object made by defineEntrypointKind; its decorator puts an EntrypointMark
-// (the kind and the decorator's options) on each method. When a container starts it groups
+// A kind is an object made by defineEntrypointKind; its decorator (made with
+// entrypointDecorator, or markEntrypoint for other shapes) puts an EntrypointMark (the kind
+// and the decorator's options) on each method. When a container starts it groups
 // its methods' marks by kind, and asks each kind for its entrypoints: RPC makes one
 // consumer for all its methods, events and timers make one entrypoint per method. The
 // container knows only this file, never a kind.
@@ -20,8 +21,8 @@
 //      kill()    - forced, instead of stop(): release what it holds (sockets, timers) now.
 // An entrypoint object is used for one start only; a restarted container makes new ones.
 
-import { parseSensitivePaths, type SensitivePath } from './redaction.js';
-import { applyMark, type EntrypointMark, type MethodDecorator, type MethodMarks } from './decorators.js';
+import { parseSensitivePaths } from './redaction.js';
+import { applyMark, type EntrypointMark, type MethodDecorator } from './decorators.js';
 import { EnokiError } from './errors.js';
 import type { ExtensionHost, SpawnOptions, WorkerOutcome } from './extension-host.js';
 import type { MethodDefinition } from './service-definition.js';
@@ -71,14 +72,56 @@ export function defineEntrypointKind<O>(kind: EntrypointKindDefinition<O>): Entr
   return Object.freeze({ name: kind.name, create: kind.create.bind(kind) });
 }
 
-/** Record `kind` with `options` on a method's marks: for decorators that parse their own arguments (as @rpc does). */
-export function addEntrypointMark<O>(marks: MethodMarks, kind: EntrypointKindDefinition<O>, options: O): void {
-  marks.entrypoints.push({ kind, options });
+/**
+ * What any kind's decorator may take besides its own options, as every nameko entrypoint
+ * takes `expected_exceptions` and `sensitive_arguments`.
+ */
+export interface CommonEntrypointOptions {
+  /**
+   * Errors that are the caller's fault (nameko's `expected_exceptions`): logged at warn
+   * level without a stack; `@rpc` and `@http` answer them as the caller's error.
+   */
+  expected?: ReadonlyArray<abstract new (...args: never[]) => Error>;
+  /**
+   * Arguments masked in every log line enoki writes and in `ctx.redactedArgs` (nameko's
+   * `sensitive_arguments`): parameter names or paths into them, e.g.
+   * `['password', 'card.number', '0.items[].secret']`. The method still receives them.
+   */
+  sensitiveArguments?: readonly string[];
+}
+
+/**
+ * A method decorator that marks the method with `kind`, once per entry of `options` (an
+ * `@http('GET,POST', ...)` method has two routes), and records `common` on it. Bad
+ * common options throw here, when the decorator is made. `decorator` names it in usage
+ * errors. The general form that entrypointDecorator and the built-in `@rpc` and `@http`
+ * are made with; use it for a decorator of another shape, such as one usable bare
+ * (`@rpc`) as well as with options (`@rpc({ name })`):
+ *
+ *     export function every(...args: unknown[]) {
+ *       if (typeof args[0] === 'function') return markEntrypoint('every', kind, [{ ms: 1000 }])(...(args as Parameters<MethodDecorator>));
+ *       return markEntrypoint('every', kind, [{ ms: args[0] as number }]);
+ *     }
+ */
+export function markEntrypoint<O>(decorator: string, kind: EntrypointKindDefinition<O>, options: readonly O[], common: CommonEntrypointOptions = {}): MethodDecorator {
+  const paths = common.sensitiveArguments === undefined ? undefined : parseSensitivePaths(decorator, common.sensitiveArguments);
+  const { expected } = common;
+  if (expected !== undefined && (!Array.isArray(expected) || !expected.every((cls) => typeof cls === 'function'))) {
+    throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', [decorator, String(expected), 'expected is a list of error classes, e.g. [InvalidInput]']);
+  }
+  return ((...inner: unknown[]) =>
+    applyMark(decorator, inner, (marks) => {
+      for (const each of options) marks.entrypoints.push({ kind, options: each });
+      if (paths) marks.sensitiveArguments = [...(marks.sensitiveArguments ?? []), ...paths];
+      if (expected) marks.expected = [...(marks.expected ?? []), ...expected];
+    })) as MethodDecorator;
 }
 
 /**
  * A decorator factory for `kind`: `toOptions` turns the decorator's arguments into the
  * options stored on the method (and may throw for bad ones, at class definition time).
+ * Options that include `sensitiveArguments` or `expected` ({@link CommonEntrypointOptions})
+ * apply them to the method as well.
  *
  *     export const every = entrypointDecorator(intervalKind, (ms: number) => ({ ms }));
  *     class Reports { static name = 'reports'; @every(60_000) send() { ... } }
@@ -86,20 +129,10 @@ export function addEntrypointMark<O>(marks: MethodMarks, kind: EntrypointKindDef
 export function entrypointDecorator<A extends unknown[], O>(kind: EntrypointKindDefinition<O>, toOptions: (...args: A) => O): (...args: A) => MethodDecorator {
   return (...args: A) => {
     const options = toOptions(...args);
-    // Any kind's options may name sensitive arguments (nameko lets every entrypoint).
-    const sensitive = (options as { sensitiveArguments?: unknown } | undefined)?.sensitiveArguments;
-    const paths = sensitive === undefined ? undefined : parseSensitivePaths(kind.name, sensitive);
-    return ((...inner: unknown[]) =>
-      applyMark(kind.name, inner, (marks) => {
-        addEntrypointMark(marks, kind, options);
-        if (paths) addSensitivePaths(marks, paths);
-      })) as MethodDecorator;
+    // Any kind's options may name sensitive arguments and expected errors (nameko lets every entrypoint).
+    const { sensitiveArguments, expected } = (options ?? {}) as CommonEntrypointOptions;
+    return markEntrypoint(kind.name, kind, [options], { sensitiveArguments, expected });
   };
-}
-
-/** Adds `sensitiveArguments` paths to a method's marks (several entrypoints may each name some). */
-export function addSensitivePaths(marks: MethodMarks, paths: readonly SensitivePath[]): void {
-  marks.sensitiveArguments = [...(marks.sensitiveArguments ?? []), ...paths];
 }
 
 /**

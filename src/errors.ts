@@ -124,6 +124,18 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     internal: true,
   },
+  ENOKI_ERR_LONG_TASK_BROKER: {
+    message:
+      '%s declares calls of up to %s s (@cpuBound maxSeconds), so a request of queue %s may stay unacknowledged for up to %s. %s cannot take a consumer timeout per queue (RabbitMQ 3.12 and later can), so the broker\'s node-wide consumer_timeout applies: 30 min unless changed, and a client cannot read it. Next: on every node set consumer_timeout = %s in rabbitmq.conf (or {rabbit, [{consumer_timeout, %s}]} in advanced.config) and restart it, or upgrade to RabbitMQ 3.12+',
+    retryable: false,
+    internal: true,
+  },
+  ENOKI_ERR_CONSUMER_TIMEOUT_ARGUMENT: {
+    message:
+      'RabbitMQ refused to declare queue %s with the x-consumer-timeout its long tasks need (@cpuBound maxSeconds): %s. A queue keeps the arguments it was first declared with, and some queue types take none. Next: delete the queue while no instance runs (rabbitmqctl delete_queue %s; it loses waiting requests), or remove maxSeconds and set a policy instead (rabbitmqctl set_policy long-tasks \'^%s$\' \'{"consumer-timeout": %s}\' --apply-to queues), or use QUEUE_TYPE: quorum on a new queue',
+    retryable: false,
+    internal: true,
+  },
   ENOKI_ERR_REPLY_QUEUE_LOST: {
     message:
       'call %s: the reply queue of this client was on broker node %s, which went down, so the reply cannot arrive. The request reached the broker and may have run. Next: call again if the method is safe to repeat; the client already replies on a new queue',

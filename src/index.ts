@@ -10,6 +10,8 @@ export {
   defineEntrypoint,
   defineEntrypointKind,
   entrypointDecorator,
+  markEntrypoint,
+  type CommonEntrypointOptions,
   type Entrypoint,
   type EntrypointKindDefinition,
   type MarkedMethod,

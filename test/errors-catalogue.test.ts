@@ -53,6 +53,8 @@ const PINNED: Record<string, boolean> = {
   ENOKI_ERR_METRICS_LISTEN: false,
   ENOKI_ERR_CONSUMER_TIMEOUT: false,
   ENOKI_ERR_REPLY_QUEUE_LOST: true,
+  ENOKI_ERR_LONG_TASK_BROKER: false,
+  ENOKI_ERR_CONSUMER_TIMEOUT_ARGUMENT: false,
 };
 
 function sources(dir: string): string[] {
@@ -141,8 +143,10 @@ describe('what callers are told', () => {
         'ENOKI_ERR_CONFIG_VAR',
         'ENOKI_ERR_CONNECT',
         'ENOKI_ERR_CONSUMER_TIMEOUT',
+        'ENOKI_ERR_CONSUMER_TIMEOUT_ARGUMENT',
         'ENOKI_ERR_DISCONNECTED',
         'ENOKI_ERR_DUPLICATE_COPY',
+        'ENOKI_ERR_LONG_TASK_BROKER',
         'ENOKI_ERR_METRICS_LISTEN',
         'ENOKI_ERR_NO_ENTRYPOINTS',
         'ENOKI_ERR_PUBLISH',

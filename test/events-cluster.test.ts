@@ -1,10 +1,12 @@
 // Event delivery across instances on a real RabbitMQ (a vhost of this file's own):
 // service_pool handlers share the work, broadcast handlers each see everything, a singleton
 // handler sees each event once across services; failed events are requeued only with
-// requeueOnError; reliable queues keep events for a service that is down.
+// requeueOnError; reliable queues keep events for a service that is down; a dispatch from
+// a call resolves only on the broker's confirm; handlers run worker hooks and keep to max_workers.
 
+import amqp from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventDispatcher, eventHandler, loadConfig, ServiceContainer, type EnokiConfig, type StandaloneEventDispatcher } from 'enoki';
+import { ClusterRpcProxy, DependencyProvider, EventDispatcher, eventDispatcher, eventHandler, loadConfig, rpc, ServiceContainer, type EnokiConfig, type StandaloneEventDispatcher, type WorkerContext } from 'enoki';
 import { entrypointWaiter } from 'enoki/testing';
 import { queues } from './support/broker-state.js';
 import { eventually, sleep } from './helpers/eventually.js';
@@ -30,8 +32,8 @@ afterAll(async () => {
   vhost?.remove();
 });
 
-async function start<S>(cls: new () => S & object): Promise<ServiceContainer<S>> {
-  const container = new ServiceContainer(cls as never, config) as ServiceContainer<S>;
+async function start<S>(cls: new () => S & object, withConfig: EnokiConfig = config): Promise<ServiceContainer<S>> {
+  const container = new ServiceContainer(cls as never, withConfig) as ServiceContainer<S>;
   containers.push(container as ServiceContainer);
   await container.start();
   return container;
@@ -158,5 +160,97 @@ describe('an event nobody listens for', () => {
     // A bound type, the same body: routed, not counted (the returns are told apart by where they went).
     await Promise.all([dispatch('shop', 'order_placed', { id: 1 }), dispatch('shop', 'nobody_listens', { id: 1 })]);
     expect(dispatch.unroutable).toBe(before + 3);
+  });
+});
+
+class Till {
+  static name = 'till';
+  dispatch = new EventDispatcher();
+  @rpc async ring(eventType: string): Promise<string> {
+    await this.dispatch(eventType, { rung: true });
+    return 'rung';
+  }
+}
+
+describe('a dispatch from a call', () => {
+  it('waits for the broker\'s confirm: it resolves once the event is queued, and fails the call when the broker refuses it', async () => {
+    await start(Till);
+    const connection = await amqp.connect(vhost.uri, { noDelay: true });
+    const client = await ClusterRpcProxy.connect(config);
+    try {
+      const channel = await connection.createChannel();
+      // Nobody consumes these: what is in them is what the broker had confirmed.
+      await channel.assertQueue('till-kept', { durable: true });
+      await channel.bindQueue('till-kept', 'till.events', 'rung');
+      // A queue that refuses every message: the broker answers the publish with basic.nack,
+      // which only a dispatcher that waits for the confirm can see.
+      await channel.assertQueue('till-refusing', { durable: true, arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+      await channel.bindQueue('till-refusing', 'till.events', 'refused');
+
+      for (let i = 1; i <= 3; i++) {
+        expect(await client.till.ring('rung')).toBe('rung');
+        expect((await channel.checkQueue('till-kept')).messageCount).toBe(i);
+      }
+      // An internal error: the caller sees its code, the service's log the broker's answer.
+      await expect(client.till.ring('refused')).rejects.toThrow(/ENOKI_ERR_PUBLISH/);
+      // The standalone dispatcher waits for it the same way.
+      await expect(dispatch('till', 'refused', { rung: false })).rejects.toMatchObject({ code: 'ENOKI_ERR_PUBLISH' });
+      expect((await channel.checkQueue('till-refusing')).messageCount).toBe(0);
+    } finally {
+      await client.close();
+      await connection.close();
+    }
+  });
+});
+
+/** Counts worker hooks of event calls: handlers take the same worker path as @rpc. */
+class EventHooks extends DependencyProvider<null> {
+  static readonly seen: string[] = [];
+  getDependency(): null {
+    return null;
+  }
+  override workerSetup(ctx: WorkerContext): void {
+    EventHooks.seen.push(`setup ${ctx.entrypoint} ${ctx.methodName}`);
+  }
+  override workerResult(ctx: WorkerContext, _result: unknown, error: Error | undefined): void {
+    EventHooks.seen.push(`result ${ctx.entrypoint} ${ctx.methodName} ${error ? 'error' : 'ok'}`);
+  }
+  override workerTeardown(ctx: WorkerContext): void {
+    EventHooks.seen.push(`teardown ${ctx.entrypoint} ${ctx.methodName}`);
+  }
+}
+
+class Packer {
+  static name = 'packer';
+  static running = 0;
+  static maxRunning = 0;
+  hooks = new EventHooks();
+  @eventHandler('shop', 'pack_me') async pack(_p: unknown): Promise<void> {
+    await Packer.busy();
+  }
+  @eventHandler('shop', 'pack_me', { handlerType: 'broadcast', reliableDelivery: false }) async packToo(_p: unknown): Promise<void> {
+    await Packer.busy();
+  }
+  static async busy(): Promise<void> {
+    Packer.running++;
+    Packer.maxRunning = Math.max(Packer.maxRunning, Packer.running);
+    await sleep(80);
+    Packer.running--;
+  }
+}
+
+describe('event handlers take the worker path', () => {
+  it('run their hooks, and keep to max_workers across handlers', async () => {
+    const packer = await start(Packer, loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' }, max_workers: 2 }));
+    const seen = [record(packer, 'pack'), record(packer, 'packToo')];
+    await Promise.all(Array.from({ length: 6 }, (_, id) => dispatch('shop', 'pack_me', { id })));
+    await eventually(() => seen[0]!.length === 6 && seen[1]!.length === 6, 'every event in both handlers', 15_000);
+    // Two handlers with six events each and nothing else to wait for: max_workers 2 held them to two at a time.
+    expect(Packer.maxRunning).toBe(2);
+    for (const method of ['pack', 'packToo']) {
+      for (const hook of [`setup event ${method}`, `result event ${method} ok`, `teardown event ${method}`]) {
+        expect(EventHooks.seen.filter((s) => s === hook)).toHaveLength(6);
+      }
+    }
   });
 });

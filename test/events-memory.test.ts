@@ -1,9 +1,11 @@
 // Events and timers on memory://: the handler types, acknowledgement rules and testing
-// helpers, without a broker (test/events-amqp.test.ts runs the same rules on RabbitMQ).
+// helpers, without a broker (test/events-cluster.test.ts and test/events-nameko.test.ts run
+// the same rules on RabbitMQ).
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventDispatcher, eventHandler, isEnokiError, rpc } from 'enoki';
 import { entrypointHook, entrypointWaiter, serviceFixtures } from 'enoki/testing';
+import { captureLogs } from './helpers/log-capture.js';
 
 const seen: Array<{ handler: string; payload: unknown }> = [];
 
@@ -74,15 +76,38 @@ describe('events on memory://', () => {
     await expect(entrypointWaiter(orders, 'fails', { timeoutMs: 300 })).rejects.toMatchObject({ code: 'ENOKI_ERR_WAIT_TIMEOUT' });
   });
 
+  it('logs a failing handler at error level with its stack, and acknowledges its event (nameko\'s default)', async () => {
+    const logs = captureLogs();
+    const orders = await services.start(Orders, { logger: logs.logger });
+    const failed = entrypointWaiter(orders, 'fails');
+    const dispatch = await services.dispatcher();
+    await dispatch('shop', 'order_failed', { id: 9 });
+    await failed;
+    const errors = logs.records.filter((r) => r.level === 50);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.msg).toBe('orders.fails raised Error: cannot handle {"id":9}');
+    expect(String((errors[0]!.err as { stack?: string }).stack)).toMatch(/Error: cannot handle \{"id":9\}\n\s+at Orders\.fails/);
+    // Acknowledged, not requeued: it never runs again.
+    await expect(entrypointWaiter(orders, 'fails', { timeoutMs: 300 })).rejects.toMatchObject({ code: 'ENOKI_ERR_WAIT_TIMEOUT' });
+  });
+
   it('counts a dispatch from a call that no queue was bound for, without failing the call', async () => {
-    const shop = await services.start(Shop);
+    const logs = captureLogs();
+    const shop = await services.start(Shop, { logger: logs.logger });
     const client = await services.client();
     expect(await client.shop.place(1)).toBe('placed');
     const provider = shop.providers.get('dispatch') as unknown as { unroutable: number };
     expect(provider.unroutable).toBe(1);
+    // Logged at debug level only: nothing at info or above.
+    const dropped = logs.records.filter((r) => r.msg === 'no queue is bound for shop event order_placed; the broker dropped it');
+    expect(dropped.map((r) => ({ level: r.level, exchange: r.exchange, eventType: r.eventType, unroutable: r.unroutable }))).toEqual([
+      { level: 20, exchange: 'shop.events', eventType: 'order_placed', unroutable: 1 },
+    ]);
+    expect(logs.records.filter((r) => r.level >= 30 && /order_placed/.test(String(r.msg)))).toEqual([]);
     await services.start(Orders);
     expect(await client.shop.place(2)).toBe('placed');
     expect(provider.unroutable).toBe(1);
+    expect(logs.records.filter((r) => r.msg === dropped[0]!.msg)).toHaveLength(1);
   });
 
   it('fails a dispatch made after the service stopped, and opens no connection for it', async () => {

@@ -118,26 +118,34 @@ describe('enoki against the nameko event captures', () => {
     await runner?.stop();
   });
 
-  it('declares the captured topology: exchanges, queues with their flags, bindings', () => {
+  it('declares the captured topology: exchanges, queues with their flags and arguments, bindings', () => {
     const uuidHex = /-[0-9a-f]{32}$/;
     const normalise = (name: string): string => name.replace(uuidHex, '-<broadcast_identifier>');
-    const ours = queues(vhost.name).filter((q) => !q.exclusive || q.name.startsWith('evt-'));
+    // Each rabbitmqctl call starts an Erlang VM (seconds on a busy machine): one per list.
+    const declared = queues(vhost.name);
+    const ours = declared.filter((q) => !q.exclusive || q.name.startsWith('evt-'));
     const relevant = ours.filter((q) => q.name.startsWith('evt-') || q.name.startsWith('rpc-'));
-    expect(relevant.map((q) => ({ name: normalise(q.name), durable: q.durable, auto_delete: q.auto_delete, exclusive: q.exclusive, consumers: q.consumers })).sort(byName)).toEqual(
-      topology.queues.map((q) => ({ name: normalise(q.name), durable: q.durable, auto_delete: q.auto_delete, exclusive: q.exclusive, consumers: q.consumers })).sort(byName),
-    );
-    const spyQueues = new Set(queues(vhost.name).filter((q) => q.name.startsWith('amq.gen-')).map((q) => q.name));
+    const shape = (q: { name: string; durable: boolean; auto_delete: boolean; exclusive: boolean; consumers: number; arguments: unknown[] }) => ({
+      name: normalise(q.name),
+      durable: q.durable,
+      auto_delete: q.auto_delete,
+      exclusive: q.exclusive,
+      consumers: q.consumers,
+      arguments: q.arguments,
+    });
+    expect(relevant.map(shape).sort(byName)).toEqual(topology.queues.map(shape).sort(byName));
+    const spyQueues = new Set(declared.filter((q) => q.name.startsWith('amq.gen-')).map((q) => q.name));
     const ourBindings = bindings(vhost.name)
       .filter((b) => !spyQueues.has(b.destination_name) && !b.destination_name.startsWith('rpc.reply-'))
       .map((b) => ({ ...b, destination_name: normalise(b.destination_name) }));
     expect(ourBindings.sort(byBinding)).toEqual(
-      topology.bindings.map(({ arguments: _, ...b }) => ({ ...b, destination_name: normalise(b.destination_name) })).sort(byBinding),
+      topology.bindings.map((b) => ({ ...b, destination_name: normalise(b.destination_name) })).sort(byBinding),
     );
     const ourExchanges = exchanges(vhost.name);
     for (const want of topology.exchanges) {
-      expect(ourExchanges).toContainEqual({ name: want.name, type: want.type, durable: want.durable, auto_delete: want.auto_delete });
+      expect(ourExchanges).toContainEqual({ name: want.name, type: want.type, durable: want.durable, auto_delete: want.auto_delete, arguments: want.arguments });
     }
-  });
+  }, 90_000);
 
   it('dispatches every captured case as nameko did, from a call and standalone', async () => {
     spied.length = 0;
@@ -164,10 +172,30 @@ describe('enoki against the nameko event captures', () => {
     }
   });
 
+  it('carries the call\'s other nameko.* context headers on an event dispatched inside it', async () => {
+    spied.length = 0;
+    const client = await ClusterRpcProxy.connect(config);
+    try {
+      const withContext = client.withContext({ language: 'fr-FR', user_id: 'u-42', trace_tag: 'abc' });
+      expect(await withContext.evt_publisher.publish('other_thing', [1, 2, 3])).toBe('published');
+      await eventually(() => spied.length > 0, 'the spy to see the event', 5000);
+      const headers = spied[0]!.properties.headers as Record<string, unknown>;
+      expect(Object.keys(headers).sort()).toEqual(['nameko.call_id_stack', 'nameko.language', 'nameko.trace_tag', 'nameko.user_id']);
+      expect({ language: headers['nameko.language'], user_id: headers['nameko.user_id'], trace_tag: headers['nameko.trace_tag'] }).toEqual({ language: 'fr-FR', user_id: 'u-42', trace_tag: 'abc' });
+      expect((headers['nameko.call_id_stack'] as string[]).map((id) => id.replace(/[0-9a-f-]{36}$/, '<uuid>'))).toEqual(['standalone_rpc_proxy.call.<uuid>', 'evt_publisher.publish.<uuid>']);
+      expect(spied[0]!.content.toString('utf8')).toBe('[1, 2, 3]');
+    } finally {
+      await client.close();
+    }
+  });
+
   it('hands the captured nameko messages to its handlers as nameko handed them (handled.json), leaving no message behind', async () => {
     received.length = 0;
     const subscriber = runner.containers.find((c) => c.serviceName === 'evt_subscriber')!;
     const failed = entrypointWaiter(subscriber, 'on_fails');
+    // The message nameko's service dispatched inside a call: the handler's call continues its call id stack.
+    const fromCall = capturedEvents.find((m) => m.case === 'service-dispatch')!;
+    const continued = entrypointWaiter(subscriber, 'on_pool', { filter: ({ ctx }) => JSON.stringify(ctx.args[0]) === JSON.stringify(JSON.parse(fromCall.body)) });
     const channel = await spyConnection.createConfirmChannel();
     for (const message of capturedEvents) {
       channel.publish(message.exchange, message.routing_key, Buffer.from(message.body, 'utf8'), {
@@ -181,6 +209,12 @@ describe('enoki against the nameko event captures', () => {
     await channel.waitForConfirms();
     await channel.close();
     await failed;
+    const { ctx } = await continued;
+    const nameko_stack = fromCall.headers['nameko.call_id_stack'] as string[];
+    expect(ctx.entrypoint).toBe('event');
+    expect(ctx.callIdStack.slice(0, nameko_stack.length)).toEqual(nameko_stack);
+    expect(ctx.callIdStack).toHaveLength(nameko_stack.length + 1);
+    expect(ctx.callIdStack.at(-1)).toMatch(/^evt_subscriber\.on_pool\.[0-9a-f-]{36}$/);
     await eventually(() => received.length >= handled.handled.length, 'every handler to run', 5000);
     const byHandler = (list: Array<{ handler: string; payload: unknown }>) => {
       const out: Record<string, unknown[]> = {};

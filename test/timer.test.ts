@@ -7,6 +7,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DependencyProvider, loadConfig, ServiceContainer, timer, type EnokiConfig, type WorkerContext } from 'enoki';
 import { eventually, sleep } from './helpers/eventually.js';
+import { captureLogs } from './helpers/log-capture.js';
+import { PoolTimer } from './fixtures/timer/pool-timer-service.js';
 import { createVhost, type TestVhost } from './support/vhost.js';
 
 let vhost: TestVhost;
@@ -24,8 +26,8 @@ afterEach(async () => {
 
 afterAll(() => vhost?.remove());
 
-function containerFor<S>(cls: new () => S): ServiceContainer<S> {
-  const container = new ServiceContainer(cls as never, config) as ServiceContainer<S>;
+function containerFor<S>(cls: new () => S, logger?: ReturnType<typeof captureLogs>['logger'], options: { module?: string; config?: EnokiConfig } = {}): ServiceContainer<S> {
+  const container = new ServiceContainer(cls as never, options.config ?? config, { logger, module: options.module }) as ServiceContainer<S>;
   containers.push(container as ServiceContainer);
   return container;
 }
@@ -73,6 +75,27 @@ class Slow {
   }
 }
 
+class Crowded {
+  static name = 'crowded';
+  static running = 0;
+  static maxRunning = 0;
+  static ticks = 0;
+  // Two timers that would overlap each other; max_workers 1 lets one tick run at a time.
+  @timer(0.02, { eager: true }) async a(): Promise<void> {
+    await Crowded.busy();
+  }
+  @timer(0.02, { eager: true }) async b(): Promise<void> {
+    await Crowded.busy();
+  }
+  static async busy(): Promise<void> {
+    Crowded.running++;
+    Crowded.ticks++;
+    Crowded.maxRunning = Math.max(Crowded.maxRunning, Crowded.running);
+    await sleep(60);
+    Crowded.running--;
+  }
+}
+
 class Failing {
   static name = 'failing';
   @timer(0.05, { eager: true })
@@ -117,12 +140,19 @@ describe('@timer', () => {
     }
   });
 
-  it('logs a failing tick and keeps going', async () => {
-    const container = containerFor(Failing);
+  it('logs a failing tick with its stack and keeps going', async () => {
+    const logs = captureLogs();
+    const container = containerFor(Failing, logs.logger);
     const ticks = ticksOf(container, 'tick');
     await container.start();
     await eventually(() => ticks.length >= 3, '3 ticks', 5000);
+    await container.stop();
     expect(ticks.every((t) => t.error?.message === 'tick failed')).toBe(true);
+    // Every failed tick was logged at error level with its stack (none lost, none twice).
+    const errors = logs.records.filter((r) => r.level === 50 && r.msg === 'failing.tick raised Error: tick failed');
+    expect(errors.length).toBeGreaterThanOrEqual(3);
+    expect(errors.length).toBe(ticks.length);
+    expect(String((errors[0]!.err as { stack?: string }).stack)).toMatch(/Error: tick failed\n\s+at Failing\.tick/);
   });
 
   it('stops cleanly: a running tick finishes, and none starts after stop', async () => {
@@ -139,6 +169,35 @@ describe('@timer', () => {
     expect(ticks.length).toBe(before + 1);
     expect(container.state).toBe('stopped');
   });
+
+  it('keeps to max_workers across timers', async () => {
+    const container = containerFor(Crowded, undefined, { config: loadConfig({ AMQP_URI: vhost.uri, LOGGING: { level: 'silent' }, max_workers: 1 }) });
+    await container.start();
+    await eventually(() => Crowded.ticks >= 6, '6 ticks', 10_000);
+    await container.stop();
+    expect(Crowded.maxRunning).toBe(1);
+  });
+
+  it('runs a @cpuBound tick in a pool thread, and a stop lets the running one finish within the grace period', async () => {
+    const container = containerFor(PoolTimer, undefined, { module: new URL('./fixtures/timer/pool-timer-service.ts', import.meta.url).href });
+    const ticks = ticksOf(container, 'refresh');
+    const results: unknown[] = [];
+    container.onWorkerDone(({ ctx, result }) => ctx.methodName === 'refresh' && results.push(result));
+    await container.start();
+    await eventually(() => ticks.length >= 1, 'a pool tick', 20_000);
+    expect(results[0]).toMatchObject({ mainThread: false });
+    expect((results[0] as { threadId: number }).threadId).toBeGreaterThan(0);
+    // The next tick is due 100 ms after the last started, and runs 400 ms: stop while it runs.
+    await eventually(() => container.activeWorkers === 1, 'a running pool tick', 5000);
+    const before = ticks.length;
+    await container.stop();
+    // Finished (not aborted: POOL.shutdown_grace is longer than a tick), and none after.
+    expect(ticks.length).toBe(before + 1);
+    expect(ticks.every((t) => t.error === undefined)).toBe(true);
+    await sleep(300);
+    expect(ticks.length).toBe(before + 1);
+    expect(container.state).toBe('stopped');
+  }, 60_000);
 
   it('refuses an interval that is not a positive number of seconds', () => {
     expect(() => timer(0)).toThrow(/positive number of seconds/);

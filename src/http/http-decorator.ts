@@ -3,10 +3,10 @@
 // a dynamic import() inside a copy of enoki that a CommonJS loader compiled would load a
 // second, ES module copy of the HTTP layer with its own web server registry.
 
-import { applyMark, type MethodDecorator } from '../decorators.js';
+import type { MethodDecorator } from '../decorators.js';
 import { checkDecoratorOptions } from '../decorator-options.js';
-import { addEntrypointMark, addSensitivePaths, defineEntrypointKind } from '../entrypoint.js';
-import { parseSensitivePaths } from '../redaction.js';
+// Only the public entrypoint API (exported from 'enoki'): a user's kind is made the same way.
+import { defineEntrypointKind, markEntrypoint } from '../entrypoint.js';
 import { EnokiError } from '../errors.js';
 import { HttpEntrypoint, type HttpRoute } from './http-entrypoint.js';
 
@@ -47,14 +47,7 @@ export function http(method: string, path: string, options: HttpOptions = {}): M
   if (!path.startsWith('/')) throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['http', `${method} ${path}`, 'the path must start with /']);
   checkDecoratorOptions('http', options, ['expected', 'sensitiveArguments']);
   // Body fields, so paths below the request (the first argument)'s `body`.
-  const sensitive =
-    options.sensitiveArguments === undefined
-      ? undefined
-      : parseSensitivePaths('http', Array.isArray(options.sensitiveArguments) ? options.sensitiveArguments.map((p) => (typeof p === 'string' ? `0.body.${p}` : p)) : options.sensitiveArguments);
-  return ((...inner: unknown[]) =>
-    applyMark('http', inner, (m) => {
-      for (const verb of methods) addEntrypointMark(m, httpEntrypoint, { method: verb, path });
-      if (sensitive) addSensitivePaths(m, sensitive);
-      if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
-    })) as MethodDecorator;
+  const sensitive = Array.isArray(options.sensitiveArguments) ? options.sensitiveArguments.map((p) => (typeof p === 'string' ? `0.body.${p}` : p)) : options.sensitiveArguments;
+  // One route per verb of 'GET,POST', each a mark of its own.
+  return markEntrypoint('http', httpEntrypoint, methods.map((verb) => ({ method: verb, path })), { expected: options.expected, sensitiveArguments: sensitive });
 }

@@ -39,6 +39,7 @@ import { emitObserved } from '../observed-events.js';
 import { decodeRequest, encodeReply, serializeError } from './wire.js';
 import { serializerForContentType } from '../serializer.js';
 import { publishSettings, type PublishSettings } from './publish-settings.js';
+import { consumerTimeoutArgumentError, planLongTasks, type LongTaskPlan } from './long-tasks.js';
 
 /** nameko's answer for a result its serializer cannot encode. */
 class UnserializableValueError extends Error {
@@ -86,6 +87,10 @@ export class RpcConsumer implements Entrypoint {
   private unsettled = 0;
   private settledWaiters: Array<() => void> = [];
   private stopping = false;
+  /** What `@cpuBound({ maxSeconds })` methods ask of the broker (long-tasks.ts), once started. */
+  private longTasks: LongTaskPlan | undefined;
+  /** The refusal of the queue's x-consumer-timeout is explained once, not on every retry. */
+  private argumentRefusalLogged = false;
 
   constructor(
     private readonly container: ExtensionHost,
@@ -108,9 +113,12 @@ export class RpcConsumer implements Entrypoint {
   async start(): Promise<void> {
     const { container } = this;
     this.transport = await container.getTransport();
+    this.longTasks = this.planLongTasks();
+    const queue = withQueueType({ name: this.queueName, durable: true, autoDelete: false, exclusive: false }, container.config.QUEUE_TYPE);
+    if (this.longTasks?.queueArguments) queue.arguments = { ...queue.arguments, ...this.longTasks.queueArguments };
     this.subscription = await this.transport.consume(
       {
-        queue: withQueueType({ name: this.queueName, durable: true, autoDelete: false, exclusive: false }, container.config.QUEUE_TYPE),
+        queue,
         exchange: container.config.rpc_exchange,
         bindings: [`${container.serviceName}.*`],
         prefetch: container.config.max_workers + container.config.MAX_PENDING_REPLIES,
@@ -118,6 +126,33 @@ export class RpcConsumer implements Entrypoint {
       },
       (message) => this.accept(message),
     );
+  }
+
+  /**
+   * The queue's consumer timeout for `@cpuBound({ maxSeconds })` methods: an x-consumer-timeout
+   * argument on RabbitMQ 3.12+, else one log line saying which broker setting to change.
+   * memory:// has no consumer timeout (no brokerVersion, no AMQP): nothing to do.
+   */
+  private planLongTasks(): LongTaskPlan | undefined {
+    const { container, transport } = this;
+    if (!transport || !('brokerVersion' in transport)) return undefined;
+    const methods = [...this.methods.values()]
+      .filter((m) => m.cpuBound?.maxSeconds !== undefined)
+      .map((m) => ({ method: `${container.serviceName}.${m.methodName}`, maxSeconds: m.cpuBound!.maxSeconds! }));
+    const plan = planLongTasks({
+      queue: this.queueName,
+      methods,
+      brokerVersion: transport.brokerVersion,
+      maxWorkers: container.config.max_workers,
+      maxPendingReplies: container.config.MAX_PENDING_REPLIES,
+    });
+    if (plan?.notice) {
+      const { level, error } = plan.notice;
+      container.logger[level]({ code: error.code, queue: this.queueName, method: plan.longest.method, maxSeconds: plan.longest.maxSeconds, timeoutMs: plan.timeoutMs }, error.message);
+    } else if (plan?.queueArguments) {
+      container.logger.info({ queue: this.queueName, method: plan.longest.method, timeoutMs: plan.timeoutMs, brokerVersion: transport.brokerVersion }, 'long tasks: the service queue is declared with x-consumer-timeout');
+    }
+    return plan;
   }
 
   /**
@@ -147,6 +182,13 @@ export class RpcConsumer implements Entrypoint {
    * redelivery that follows joins that call (see the top of this file).
    */
   private channelError(err: Error): void {
+    const refused = this.longTasks && consumerTimeoutArgumentError(err, this.queueName, this.longTasks.timeoutMs);
+    if (refused) {
+      if (this.argumentRefusalLogged) return;
+      this.argumentRefusalLogged = true;
+      this.container.logger.error({ code: refused.code, queue: this.queueName, timeoutMs: this.longTasks!.timeoutMs }, refused.message);
+      return;
+    }
     if (!CONSUMER_TIMEOUT.test(err.message)) return;
     let oldest: RunningCall | undefined;
     for (const call of this.running.values()) if (!oldest || call.startedAt < oldest.startedAt) oldest = call;

@@ -1,10 +1,10 @@
 // @rpc: the RPC entrypoint kind and its decorator. A service's @rpc methods are served by
 // one RpcConsumer (rpc-consumer.ts) on the queue 'rpc-<service>'.
 
-import { applyMark, type MethodDecorator } from '../decorators.js';
+import type { MethodDecorator } from '../decorators.js';
 import { checkDecoratorOptions } from '../decorator-options.js';
-import { addEntrypointMark, addSensitivePaths, defineEntrypointKind } from '../entrypoint.js';
-import { parseSensitivePaths } from '../redaction.js';
+// Only the public entrypoint API (exported from 'enoki'): a user's kind is made the same way.
+import { defineEntrypointKind, markEntrypoint } from '../entrypoint.js';
 import { EnokiError } from '../errors.js';
 import { RpcConsumer } from './rpc-consumer.js';
 
@@ -47,17 +47,12 @@ export function rpc(...args: unknown[]): unknown {
   if (args.length <= 1 && (args[0] === undefined || (typeof args[0] === 'object' && args[0] !== null))) {
     checkDecoratorOptions('rpc', args[0], ['name', 'expected', 'sensitiveArguments']);
     const options = (args[0] ?? {}) as RpcOptions;
-    const sensitive = options.sensitiveArguments === undefined ? undefined : parseSensitivePaths('rpc', options.sensitiveArguments);
     if (options.name !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.name)) {
       throw new EnokiError('ENOKI_ERR_DECORATOR_USAGE', ['rpc', options.name, 'an RPC name is letters, digits and _ (no dots)']);
     }
-    return ((...inner: unknown[]) =>
-      applyMark('rpc', inner, (m) => {
-        addEntrypointMark(m, rpcEntrypoint, { name: options.name });
-        if (sensitive) addSensitivePaths(m, sensitive);
-        if (options.expected) m.expected = [...(m.expected ?? []), ...options.expected];
-      })) as MethodDecorator;
+    return markEntrypoint('rpc', rpcEntrypoint, [{ name: options.name }], { expected: options.expected, sensitiveArguments: options.sensitiveArguments });
   }
-  applyMark('rpc', args, (m) => addEntrypointMark(m, rpcEntrypoint, { name: undefined }));
+  // Bare `@rpc`: called as the decorator itself.
+  (markEntrypoint('rpc', rpcEntrypoint, [{ name: undefined }]) as (...inner: unknown[]) => void)(...args);
   return undefined;
 }

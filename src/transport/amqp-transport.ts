@@ -68,6 +68,8 @@ export { amqpSocketOptions, connectTimeoutMs, isConfirmLost, type ConfirmLost } 
 export class AmqpTransport implements Transport {
   /** The broker connected to, or tried last (masked): with a list, the node in use. */
   displayUri: string;
+  /** Transport.brokerVersion: from the server properties of the last connection. */
+  brokerVersion: string | undefined = undefined;
   private readonly options: AmqpTransportOptions;
   private readonly uris: readonly string[];
   private connection: RecoveringChannelModel | null = null;
@@ -172,6 +174,7 @@ export class AmqpTransport implements Transport {
   private async onConnected(model: ChannelModel): Promise<void> {
     if (this.closed) return; // amqplib closes it
     this.liveModels.add(model);
+    this.brokerVersion = model.connection.serverProperties?.version ?? this.brokerVersion;
     model.on('close', () => this.liveModels.delete(model));
     model.on('error', () => {
       /* reported through the recovering connection */

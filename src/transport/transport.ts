@@ -113,6 +113,12 @@ export interface Transport {
   /** True while a connection to the broker is up. */
   readonly connected: boolean;
   /**
+   * The broker's version from the server properties of the last connection ('3.10.8'):
+   * what it supports (a per-queue consumer timeout from 3.12). Undefined before the first
+   * connection, when the broker does not say, and on memory://, which has no consumer timeout.
+   */
+  readonly brokerVersion?: string;
+  /**
    * Connect, waiting for a broker that cannot be reached yet (STARTUP_TIMEOUT); rejects with
    * the coded error of the cause (see connect-failure.ts) when waiting cannot help or time is up.
    */

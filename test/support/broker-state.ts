@@ -16,10 +16,12 @@ export interface QueueState {
   consumers: number;
   messages: number;
   messages_unacknowledged: number;
+  /** x-arguments, as rabbitmqctl's JSON lists them ([] for none, as the captures have). */
+  arguments: unknown[];
 }
 
 export function queues(vhost: string): QueueState[] {
-  return list<QueueState>('list_queues', vhost, ['name', 'durable', 'auto_delete', 'exclusive', 'consumers', 'messages', 'messages_unacknowledged']);
+  return list<QueueState>('list_queues', vhost, ['name', 'durable', 'auto_delete', 'exclusive', 'consumers', 'messages', 'messages_unacknowledged', 'arguments']);
 }
 
 export interface BindingState {
@@ -27,11 +29,12 @@ export interface BindingState {
   destination_name: string;
   destination_kind: string;
   routing_key: string;
+  arguments: unknown[];
 }
 
 /** Bindings, without the default exchange's implicit one per queue. */
 export function bindings(vhost: string): BindingState[] {
-  return list<BindingState>('list_bindings', vhost, ['source_name', 'destination_name', 'destination_kind', 'routing_key']).filter((b) => b.source_name !== '');
+  return list<BindingState>('list_bindings', vhost, ['source_name', 'destination_name', 'destination_kind', 'routing_key', 'arguments']).filter((b) => b.source_name !== '');
 }
 
 export interface ExchangeState {
@@ -39,8 +42,9 @@ export interface ExchangeState {
   type: string;
   durable: boolean;
   auto_delete: boolean;
+  arguments: unknown[];
 }
 
 export function exchanges(vhost: string): ExchangeState[] {
-  return list<ExchangeState>('list_exchanges', vhost, ['name', 'type', 'durable', 'auto_delete']).filter((e) => e.name !== '' && !e.name.startsWith('amq.'));
+  return list<ExchangeState>('list_exchanges', vhost, ['name', 'type', 'durable', 'auto_delete', 'arguments']).filter((e) => e.name !== '' && !e.name.startsWith('amq.'));
 }
