@@ -18,15 +18,15 @@ export interface BenchService {
 }
 
 /**
- * `enoki run --config <settings as JSON, which is YAML> <target>`, resolved once the service
+ * `enoki run --config <settings as JSON, which is YAML> <target...>`, resolved once the service
  * logs that it runs (so `settings.LOGGING.level` must be info or lower). Its warnings and
  * errors after that are echoed to our stderr, prefixed `[service]`.
  */
-export async function startEnokiRun(settings: Record<string, unknown>, target: string, env: NodeJS.ProcessEnv = {}): Promise<BenchService> {
+export async function startEnokiRun(settings: Record<string, unknown>, target: string | string[], env: NodeJS.ProcessEnv = {}): Promise<BenchService> {
   const dir = mkdtempSync(join(tmpdir(), 'enoki-bench-'));
   const config = join(dir, 'config.yaml');
   writeFileSync(config, JSON.stringify(settings));
-  const child = spawn(process.execPath, [join(ROOT, 'bin/enoki.js'), 'run', '--config', config, target], {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/enoki.js'), 'run', '--config', config, ...[target].flat()], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'pipe'],

@@ -7,7 +7,10 @@
 import { parseUntrustedJson, PoisonedJsonError } from './untrusted-json.js';
 import { readConfig, terminalLogger } from './cli-config.js';
 import { IncorrectSignature, isEnokiError, MalformedRequest, MethodNotFound, RemoteError } from './errors.js';
+import type { EnokiConfig } from './config.js';
+import type { Logger } from './logger.js';
 import { ClusterRpcProxy } from './rpc/cluster-rpc-proxy.js';
+import { withOtelSdk } from './tracing/otel-sdk.js';
 
 /** Usage of `enoki call`, also part of `enoki --help`. */
 export const CALL_USAGE = `  enoki call <service>.<method> [arg ...] [--kwargs JSON] [--context JSON] [--timeout SECONDS]
@@ -115,12 +118,19 @@ export async function callCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const config = readConfig(call.config, call.broker);
+  const logger = terminalLogger(config, 'enoki-call');
+  // As `enoki run`: OTEL_* variables asking for an exporter start the SDK, and this call's
+  // client span is then the root of its trace.
+  return withOtelSdk(['enoki_call'], logger, () => makeCall(call, config, logger));
+}
+
+async function makeCall(call: CallArgs, config: EnokiConfig, logger: Logger): Promise<number> {
   const [service, method] = call.target.split('.') as [string, string];
   // --timeout is the whole command's budget: a health probe with `--timeout 5` must not sit
   // out STARTUP_TIMEOUT (a minute) when the broker is down.
   const deadline = call.timeoutSeconds === undefined ? undefined : Date.now() + call.timeoutSeconds * 1000;
   const client = await ClusterRpcProxy.connect(config, {
-    logger: terminalLogger(config, 'enoki-call'),
+    logger,
     name: 'enoki_call',
     ...(call.timeoutSeconds !== undefined && { startupTimeout: call.timeoutSeconds }),
   });

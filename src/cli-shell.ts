@@ -16,6 +16,7 @@ import { maskUris, showConfig, type EnokiConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { eventDispatcher } from './events/standalone-dispatcher.js';
 import { ClusterRpcProxy, type ClusterClient } from './rpc/cluster-rpc-proxy.js';
+import { withOtelSdk } from './tracing/otel-sdk.js';
 import { createTransport } from './transport/create-transport.js';
 import type { Transport } from './transport/transport.js';
 
@@ -56,6 +57,12 @@ export const SHELL_USAGE = `  enoki shell [--config config.yaml] [--broker amqp:
 /** Run `enoki shell`; resolves to the exit code once the shell has exited and its connection closed. */
 export async function shellCommand(config: EnokiConfig): Promise<number> {
   const logger = terminalLogger(config, 'enoki-shell');
+  // As `enoki run`: OTEL_* variables asking for an exporter start the SDK; each call typed
+  // is then the root of a trace.
+  return withOtelSdk(['enoki_shell'], logger, () => runShell(config, logger));
+}
+
+async function runShell(config: EnokiConfig, logger: Logger): Promise<number> {
   // One connection for everything n does: calls, and what SHELL_HELPERS add (dispatch).
   const transport = createTransport(config, 'enoki shell', logger);
   await transport.open();

@@ -17,7 +17,7 @@ import { hasEntrypoints, serviceNameOf, type ServiceClass } from './service-defi
 import { ServiceRunner } from './service-runner.js';
 import { ensureTypeScriptLoader, isTypeScriptModule } from './typescript-loader.js';
 import { launchedByNpm, watchLauncher } from './launcher-watch.js';
-import { startOtelSdk } from './tracing/otel-sdk.js';
+import { withOtelSdk } from './tracing/otel-sdk.js';
 
 const USAGE = `Usage:
   enoki run [--config config.yaml] [--broker amqp://...] module:Class [module[:Class] ...]
@@ -123,13 +123,7 @@ async function run(config: EnokiConfig, specs: string[]): Promise<number> {
   const services: ResolvedService[] = [];
   for (const spec of specs) services.push(...(await resolveServices(spec)));
   // OTEL_* variables asking for an exporter start the SDK before any service takes a call.
-  const otel = await startOtelSdk([...new Set(services.map((s) => serviceNameOf(s.cls)))], logger);
-  try {
-    return await runServices(config, services, logger);
-  } finally {
-    // The batch processor holds spans of the last calls: flush them before exiting.
-    await otel?.shutdown().catch((err: unknown) => logger.warn({ err }, 'OpenTelemetry SDK shutdown failed'));
-  }
+  return withOtelSdk([...new Set(services.map((s) => serviceNameOf(s.cls)))], logger, () => runServices(config, services, logger));
 }
 
 async function runServices(config: EnokiConfig, services: ResolvedService[], logger: Logger): Promise<number> {

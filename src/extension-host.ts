@@ -41,6 +41,11 @@ export interface SpawnOptions {
    */
   traceHeaders?: Readonly<Record<string, unknown>>;
   /**
+   * Attributes of the entrypoint's kind for the call's span (HTTP: `http.request.method`,
+   * `http.route`, `url.path`...), when tracing is on. Build them only then (`tracingOn()`).
+   */
+  traceAttributes?: Readonly<Record<string, string | number | boolean>>;
+  /**
    * Milliseconds the entrypoint already held the call waiting for a worker (the RPC
    * consumer queues deliveries while every worker is busy); added to `slotWaitMs`.
    */

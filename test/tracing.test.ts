@@ -198,6 +198,38 @@ describe('tracing on', () => {
     expect(spansOf(traceId).length).toBeGreaterThanOrEqual(8);
   });
 
+  it('HTTP server spans carry the semantic conventions\' http.* attributes: method, route pattern, path, status', async () => {
+    const res = await fetch(`${base}/relay/seven?token=not-in-the-span`, { headers: { 'user-agent': 'tracing-test/1' } });
+    expect(res.status).toBe(200);
+    const ok = await finished('trace_gateway.relay');
+    expect(ok.attributes).toMatchObject({
+      'http.request.method': 'GET',
+      'http.route': '/relay/:name',
+      'url.path': '/relay/seven',
+      'url.scheme': 'http',
+      'http.response.status_code': 200,
+      'network.protocol.version': '1.1',
+      'user_agent.original': 'tracing-test/1',
+      'enoki.entrypoint': 'http',
+    });
+    expect(ok.attributes['client.address']).toMatch(/127\.0\.0\.1/);
+    // The query is left out: it may carry secrets.
+    expect(JSON.stringify(ok.attributes)).not.toContain('not-in-the-span');
+    expect(ok.status.code).toBe(0); // UNSET
+    // The RPC spans of the same trace get no http.* attributes.
+    expect(spansOf(ok.spanContext().traceId).filter((s) => s !== ok && Object.keys(s.attributes).some((k) => k.startsWith('http.')))).toEqual([]);
+
+    // A 4xx is the client's error, a 5xx the server's: only the 5xx marks the span failed.
+    for (const code of [404, 503]) {
+      exporter.reset();
+      expect((await fetch(`${base}/status/${code}`)).status).toBe(code);
+      const span = await finished('trace_gateway.status');
+      expect(span.attributes).toMatchObject({ 'http.route': '/status/:code', 'url.path': `/status/${code}`, 'http.response.status_code': code });
+      expect(span.status.code, String(code)).toBe(code >= 500 ? 2 : 0); // ERROR : UNSET
+      expect(span.attributes['error.type']).toBe(code >= 500 ? String(code) : undefined);
+    }
+  });
+
   it('a Python nameko hop\'s nameko.traceparent is continued, and kept out of context data', async () => {
     // nameko 2.x keeps every header it receives as context data and sends it all on as
     // nameko.<key>: behind a Python service, the trace context arrives prefixed.

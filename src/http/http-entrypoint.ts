@@ -19,6 +19,8 @@ import { BodyError, hasBody, parseBody, poisonedQueryKey, readBody, type HttpQue
 import { errorResponse, toHttpResponse, writeResponse, type HttpResponse } from './response.js';
 import { httpLimits, type HttpLimitsConfig } from './http-limits.js';
 import { acquireWebServer, releaseWebServer, type RouteSpec, type WebServer } from './web-server.js';
+import { httpRequestAttributes, recordHttpStatus } from '../tracing/http-span.js';
+import { tracingOn } from '../tracing/otel.js';
 
 /** One route of an @http method (one per verb of 'GET,POST'): what an @http mark holds. */
 export interface HttpRoute {
@@ -215,20 +217,25 @@ export class HttpEntrypoint implements Entrypoint {
     return this.container.spawnWorker(route.definition, args, {
       entrypoint: 'http',
       traceHeaders: req.headers,
+      ...(tracingOn() && { traceAttributes: httpRequestAttributes(req, route.path, request.path) }),
       handleResult: this.responder(server, route, res),
     });
   }
 
   private responder(server: WebServer, route: Route, res: ServerResponse): NonNullable<SpawnOptions['handleResult']> {
-    return (_ctx, result, error) => this.respond(server, route, res, result, error);
+    return (ctx, result, error) => {
+      const status = this.respond(server, route, res, result, error);
+      if (tracingOn()) recordHttpStatus(ctx, status);
+    };
   }
 
-  private respond(server: WebServer, route: Route, res: ServerResponse, result: unknown, error: Error | undefined): void {
+  /** Writes the response; returns its status. */
+  private respond(server: WebServer, route: Route, res: ServerResponse, result: unknown, error: Error | undefined): number {
     let out: HttpResponse;
     if (error instanceof CallAbandoned) {
       // Aborted at shutdown: the work was not done, and another instance may do it.
       writeResponse(res, { status: 503, headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' }, body: 'Error: ServiceUnavailable: the service is shutting down; try again\n' }, true);
-      return;
+      return 503;
     }
     try {
       out = error ? errorResponse(error, isExpected(route.definition, error)) : toHttpResponse(result);
@@ -238,7 +245,9 @@ export class HttpEntrypoint implements Entrypoint {
       // JSON, a header with a newline): that is a 500, and the method's fault.
       const cause = err instanceof Error ? err : new Error(String(err));
       this.container.logger.error({ err: cause }, `${this.container.serviceName}.${route.definition.methodName} returned a response that cannot be sent`);
-      writeResponse(res, errorResponse(cause, false), server.closing);
+      out = errorResponse(cause, false);
+      writeResponse(res, out, server.closing);
     }
+    return out.status;
   }
 }

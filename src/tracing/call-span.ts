@@ -28,6 +28,7 @@ export function traceCall(serviceName: string, methodName: string, options: Spaw
     attributes['rpc.service'] = serviceName;
     attributes['rpc.method'] = methodName;
   }
+  if (options.traceAttributes) Object.assign(attributes, options.traceAttributes);
   const span = tracer().startSpan(`${serviceName}.${methodName}`, { kind: SpanKind.SERVER, attributes }, parent);
   return context.with(trace.setSpan(parent, span), run, undefined, span).then(
     (outcome) => {

@@ -53,3 +53,18 @@ export async function startOtelSdk(serviceNames: readonly string[], logger: Logg
   logger.info({ exporter, endpoint: endpoint && maskUri(endpoint), protocol: env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf' }, 'OpenTelemetry tracing on');
   return sdk;
 }
+
+/**
+ * Run `body` with the SDK started as {@link startOtelSdk} starts it, and shut it down after,
+ * whatever `body` did, so the spans it made are exported before the process exits. What
+ * `enoki run`, `enoki call` and `enoki shell` share.
+ */
+export async function withOtelSdk<T>(serviceNames: readonly string[], logger: Logger, body: () => Promise<T>, env: NodeJS.ProcessEnv = process.env): Promise<T> {
+  const sdk = await startOtelSdk(serviceNames, logger, env);
+  try {
+    return await body();
+  } finally {
+    // The batch processor holds the spans of the last calls: flush them before exiting.
+    await sdk?.shutdown().catch((err: unknown) => logger.warn({ err }, 'OpenTelemetry SDK shutdown failed'));
+  }
+}
