@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { ClusterRpcProxy, loadConfig, maskUri, RemoteError, ServiceRunner, UnknownService, type EnokiConfig } from 'enoki';
+import { ClusterRpcProxy, loadConfig, maskUri, RemoteError, RpcTimeout, ServiceRunner, UnknownService, type EnokiConfig } from 'enoki';
 import { GreetingService, Service2 } from '../services/index.js';
 import { Shop, Warehouse } from '../services/shop/shop.js';
 
@@ -67,7 +67,9 @@ async function callEverything(config: EnokiConfig): Promise<void> {
 /**
  * `enoki run` needs a moment to connect and bind its queues; until then a call fails with
  * UnknownService (retryable). On a broker that has never seen these services that is every
- * call made right after the spawn.
+ * call made right after the spawn. On one that has (the queues outlive a run) the call
+ * waits in the queue instead, and on a busy machine the start can outlast its 5-s timeout:
+ * that is retried too.
  */
 async function waitUntilServing(config: EnokiConfig, exited: Promise<number>): Promise<void> {
   await using rpc = await ClusterRpcProxy.connect(config, { timeoutMs: 5_000 });
@@ -81,7 +83,7 @@ async function waitUntilServing(config: EnokiConfig, exited: Promise<number>): P
       await rpc.warehouse.status();
       return;
     } catch (err) {
-      if (!(err instanceof UnknownService) || gone || Date.now() > deadline) throw err;
+      if (!(err instanceof UnknownService || err instanceof RpcTimeout) || gone || Date.now() > deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
