@@ -1,5 +1,5 @@
-// Acknowledgements of one consumer channel, coalesced: the acks asked for within one turn
-// of the event loop go out together, and a run of finished deliveries at the head of the
+// Acknowledgements of one consumer channel, coalesced: the acks asked for while one batch
+// of frames from the socket is handled go out together, and a run of finished deliveries at the head of the
 // channel's unacknowledged window is settled with ONE basic.ack (multiple=true) instead of
 // one frame each.
 //
@@ -7,7 +7,13 @@
 // (bench/rpc.ts: RabbitMQ spends about 4x the CPU of the service per call), and every
 // basic.ack is a frame it parses and a queue process it messages. A request is still
 // acknowledged only after its reply is confirmed: deferring an ack to the end of the
-// current turn changes when the frame leaves, not what it promises.
+// current batch changes when the frame leaves, not what it promises.
+//
+// "The batch": amqplib handles every frame of one socket read synchronously (confirms
+// included), and the acks are asked for in the promise continuations that follow; a
+// process.nextTick scheduled by the first runs once those are done, so it sees them all.
+// (setImmediate would see no more of them and cost the process one more event-loop
+// iteration per batch: amqplib writes the frames on a setImmediate of its own.)
 //
 // Delivery tags on a channel rise by one per delivery, so the deliveries still owed an
 // ack form an ordered window. A finished delivery behind an unfinished one (a long call
@@ -41,14 +47,14 @@ export class AckBatcher {
     return owed;
   }
 
-  /** Acknowledge at the end of this turn of the event loop (with the other acks of the turn). */
+  /** Acknowledge once the current batch of frames is handled (with the other acks asked for meanwhile). */
   ack(owed: Owed): void {
     if (owed.state !== 'open') return;
     owed.state = 'ack';
     this.asked++;
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => {
+      process.nextTick(() => {
         try {
           this.flush();
         } catch {
