@@ -187,11 +187,15 @@ async function typecheck(dir: string, project = 'tsconfig.json'): Promise<void> 
   await sh(`node ${join(ROOT, 'node_modules/typescript/bin/tsc')} -p ${project}`, dir);
 }
 
-/** A file using every public module, type-checked with the project's settings (its tsconfig plus `include`). */
+/**
+ * A file using every given public module, type-checked with the project's settings, except
+ * `"types": []`: enoki's declarations must bring the Node types they use themselves (from
+ * their @types/node dependency), not rely on the user's project listing them.
+ */
 async function typecheckEntries(dir: string, imports: string[]): Promise<void> {
   const lines = imports.map((spec, i) => `import * as m${i} from '${spec}';`);
   write(dir, 'entries/all.ts', `${lines.join('\n')}\nexport const modules = [${imports.map((_, i) => `m${i}`).join(', ')}];\n`);
-  write(dir, 'tsconfig.entries.json', JSON.stringify({ extends: './tsconfig.json', include: ['entries'] }));
+  write(dir, 'tsconfig.entries.json', JSON.stringify({ extends: './tsconfig.json', compilerOptions: { types: [] }, include: ['entries'] }));
   await typecheck(dir, 'tsconfig.entries.json');
 }
 
