@@ -6,6 +6,9 @@
 //   TypeScript ESM, TypeScript CommonJS, TypeScript with experimentalDecorators,
 //   JavaScript ESM and JavaScript CommonJS (decorate()).
 //
+// Type checks get generous time: tsc runs twice per check (the project's TypeScript and
+// the repository's) and on a loaded 2-core machine one run has taken over a minute.
+//
 // One install per project, shared by that project's checks. The running part (service and
 // client) is repeated on Node 20.19.0 (the oldest package.json `engines` allows), 22 and 24,
 // installed from npm's `node` package into node_modules/.cache (once; later runs reuse it).
@@ -92,7 +95,7 @@ function env(node?: string): NodeJS.ProcessEnv {
   };
 }
 
-async function sh(command: string, cwd: string, timeoutMs = 180_000): Promise<string> {
+async function sh(command: string, cwd: string, timeoutMs = 420_000): Promise<string> {
   try {
     const { stdout, stderr } = await execFileAsync('sh', ['-c', command], { cwd, env: env(), timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 });
     return stdout + stderr;
@@ -271,7 +274,7 @@ describe('TypeScript, ESM', () => {
     await typecheck(dir);
     write(dir, 'tsconfig.bundler.json', JSON.stringify({ extends: './tsconfig.json', compilerOptions: { module: 'preserve', moduleResolution: 'bundler' } }));
     await typecheck(dir, 'tsconfig.bundler.json');
-  }, 180_000);
+  }, 600_000);
 
   it('serves with enoki run, and a plain node client calls it', async () => {
     const run = TS_RUN.find((c) => c.startsWith('npx enoki run '))!;
@@ -282,7 +285,7 @@ describe('TypeScript, ESM', () => {
     // fastify and express are optional peers: a project using enoki/fastify or enoki/express has them.
     await sh('npm install fastify express @types/express', dir);
     await typecheckEntries(dir, ['enoki', 'enoki/testing', 'enoki/fastify', 'enoki/express']);
-  }, 300_000);
+  }, 600_000);
 
   it('enoki run loads services from .ts, .mts, .cts, .js, .mjs and .cjs files, named with or without the extension, on one copy of enoki', async () => {
     const ts = (name: string, cls: string, cpu = '') =>
@@ -335,7 +338,7 @@ describe('TypeScript, CommonJS (and experimentalDecorators)', () => {
   it('type-checks (nodenext in a CommonJS package), enoki/testing too', async () => {
     await typecheck(dir);
     await typecheckEntries(dir, ['enoki', 'enoki/testing']);
-  }, 180_000);
+  }, 600_000);
 
   it('serves with enoki run; a require() client and an import client both call it', async () => {
     const run = TS_RUN.find((c) => c.startsWith('npx enoki run '))!;
@@ -356,7 +359,7 @@ describe('TypeScript, CommonJS (and experimentalDecorators)', () => {
     } finally {
       write(dir, 'tsconfig.json', original);
     }
-  }, 180_000);
+  }, 600_000);
 
   it('refuses a class without entrypoints with ENOKI_ERR_NO_ENTRYPOINTS', async () => {
     await expectNoEntrypointsRefused(dir, 'services/idle.ts', "export class Idle {\n  static name = 'idle';\n}\n");
