@@ -12,7 +12,7 @@ import { readConfig } from './cli-config.js';
 import { SHELL_USAGE, shellCommand } from './cli-shell.js';
 import { EnokiError, isEnokiError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
-import { moduleExports } from './module-exports.js';
+import { importModule, moduleExports } from './module-exports.js';
 import { hasEntrypoints, serviceNameOf, type ServiceClass } from './service-definition.js';
 import { ServiceRunner } from './service-runner.js';
 import { ensureTypeScriptLoader, isTypeScriptModule } from './typescript-loader.js';
@@ -197,7 +197,7 @@ export async function resolveServices(spec: string, cwd = process.cwd()): Promis
   try {
     // Only the user's TypeScript needs tsx; enoki itself and plain JavaScript do not.
     if (isTypeScriptModule(file)) await ensureTypeScriptLoader();
-    mod = moduleExports((await import(url)) as Record<string, unknown>);
+    mod = moduleExports(await importModule(file));
   } catch (err) {
     throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [spec, `importing ${file} failed: ${(err as Error).stack ?? err}`], { cause: err });
   }

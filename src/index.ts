@@ -1,5 +1,10 @@
 // enoki's public API. Nothing else under src/ is reachable from outside (package.json
 // `exports`); test helpers are in 'enoki/testing'.
+//
+// enoki's types use Node's (servers, sockets, worker threads): the reference below is kept in
+// the emitted .d.ts, so a user's project has them even with `"types": []`, from the
+// @types/node that enoki depends on.
+/// <reference types="node" preserve="true" />
 
 export { batched, cpuBound, decorate, type CpuBoundOptions, type MethodDecorator, type DecoratorSpec } from './decorators.js';
 export { rpc, type RpcOptions } from './rpc/rpc-decorator.js';

@@ -6,9 +6,12 @@
 //   TypeScript ESM, TypeScript CommonJS, TypeScript with experimentalDecorators,
 //   JavaScript ESM and JavaScript CommonJS (decorate()).
 //
+// Type checks get generous time: tsc runs twice per check (the project's TypeScript and
+// the repository's) and on a loaded 2-core machine one run has taken over a minute.
+//
 // One install per project, shared by that project's checks. The running part (service and
-// client) is repeated on Node 22 and 24, installed from npm's `node` package into
-// node_modules/.cache (once; later runs reuse it).
+// client) is repeated on Node 20.19.0 (the oldest package.json `engines` allows), 22 and 24,
+// installed from npm's `node` package into node_modules/.cache (once; later runs reuse it).
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +27,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECTION = 'Use enoki in your project';
 /** What users download, at most (issue 12's budget). */
 const PACKED_BUDGET = 400 * 1024;
-const OTHER_NODES = ['22', '24'];
+/** Besides the Node running this test: the oldest `engines` allows (require(esm) unflagged), and the current lines. */
+const OTHER_NODES = ['20.19.0', '22', '24'];
 
 // --- The README section, read as blocks ----------------------------------------------------
 
@@ -67,8 +71,8 @@ const file = (title: string): string => {
   return found.body;
 };
 const shellBlocks = blocks.filter((b) => b.lang === 'sh').map(commandsOf);
-/** [setup of a TypeScript project, type check + run + call, run of a JavaScript service]. */
-const [TS_SETUP, TS_RUN, JS_RUN] = shellBlocks as [string[], string[], string[]];
+/** [setup of a TypeScript project, type check + run + call, setup of a JavaScript project, run + call]. */
+const [TS_SETUP, TS_RUN, JS_SETUP, JS_RUN] = shellBlocks as [string[], string[], string[], string[]];
 
 // --- Processes -------------------------------------------------------------------------------
 
@@ -91,7 +95,7 @@ function env(node?: string): NodeJS.ProcessEnv {
   };
 }
 
-async function sh(command: string, cwd: string, timeoutMs = 180_000): Promise<string> {
+async function sh(command: string, cwd: string, timeoutMs = 420_000): Promise<string> {
   try {
     const { stdout, stderr } = await execFileAsync('sh', ['-c', command], { cwd, env: env(), timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 });
     return stdout + stderr;
@@ -186,6 +190,18 @@ async function typecheck(dir: string, project = 'tsconfig.json'): Promise<void> 
   await sh(`node ${join(ROOT, 'node_modules/typescript/bin/tsc')} -p ${project}`, dir);
 }
 
+/**
+ * A file using every given public module, type-checked with the project's settings, except
+ * `"types": []`: enoki's declarations must bring the Node types they use themselves (from
+ * their @types/node dependency), not rely on the user's project listing them.
+ */
+async function typecheckEntries(dir: string, imports: string[]): Promise<void> {
+  const lines = imports.map((spec, i) => `import * as m${i} from '${spec}';`);
+  write(dir, 'entries/all.ts', `${lines.join('\n')}\nexport const modules = [${imports.map((_, i) => `m${i}`).join(', ')}];\n`);
+  write(dir, 'tsconfig.entries.json', JSON.stringify({ extends: './tsconfig.json', compilerOptions: { types: [] }, include: ['entries'] }));
+  await typecheck(dir, 'tsconfig.entries.json');
+}
+
 /** A class without entrypoints must be refused with the coded error, naming it. */
 async function expectNoEntrypointsRefused(dir: string, title: string, source: string): Promise<void> {
   write(dir, title, source);
@@ -232,9 +248,13 @@ describe('the packed package', () => {
   });
 
   it('the README section has the steps this file runs', () => {
+    expect(shellBlocks).toHaveLength(4);
     expect(TS_SETUP).toContain('npm install enoki');
     expect(TS_RUN.some((c) => c.startsWith('npx enoki run '))).toBe(true);
+    expect(TS_RUN).toContain('node client.mjs');
+    expect(JS_SETUP).toEqual(['mkdir hello-js && cd hello-js', 'npm init -y', 'npm install enoki']);
     expect(JS_RUN.some((c) => c.startsWith('npx enoki run '))).toBe(true);
+    expect(JS_RUN).toContain('node client.mjs');
   });
 });
 
@@ -254,12 +274,42 @@ describe('TypeScript, ESM', () => {
     await typecheck(dir);
     write(dir, 'tsconfig.bundler.json', JSON.stringify({ extends: './tsconfig.json', compilerOptions: { module: 'preserve', moduleResolution: 'bundler' } }));
     await typecheck(dir, 'tsconfig.bundler.json');
-  }, 180_000);
+  }, 600_000);
 
   it('serves with enoki run, and a plain node client calls it', async () => {
     const run = TS_RUN.find((c) => c.startsWith('npx enoki run '))!;
     expect(await serveAndCall(dir, run, 'node client.mjs')).toMatch(EXPECTED_REPLIES);
   }, 120_000);
+
+  it('every public module (enoki, enoki/testing, enoki/fastify, enoki/express) type-checks with strict and skipLibCheck off', async () => {
+    // fastify and express are optional peers: a project using enoki/fastify or enoki/express has them.
+    await sh('npm install fastify express @types/express', dir);
+    await typecheckEntries(dir, ['enoki', 'enoki/testing', 'enoki/fastify', 'enoki/express']);
+  }, 600_000);
+
+  it('enoki run loads services from .ts, .mts, .cts, .js, .mjs and .cjs files, named with or without the extension, on one copy of enoki', async () => {
+    const ts = (name: string, cls: string, cpu = '') =>
+      `import { cpuBound, rpc } from 'enoki';\nexport class ${cls} {\n  static name = '${name}';\n  @rpc hello(): string { return '${name}'; }\n${cpu ? '  @rpc @cpuBound square(n: number): number { return n * n; }\n' : ''}}\n`;
+    const js = (name: string, cls: string, cpu = '') =>
+      `class ${cls} {\n  static name = '${name}';\n  hello() { return '${name}'; }\n${cpu ? '  square(n) { return n * n; }\n' : ''}}\n` +
+      `decorate(${cls}, { hello: rpc${cpu ? ', square: [rpc, cpuBound]' : ''} });\n`;
+    write(dir, 'kinds/alpha.ts', ts('alpha', 'Alpha'));
+    write(dir, 'kinds/bravo.mts', ts('bravo', 'Bravo'));
+    write(dir, 'kinds/charlie.cts', ts('charlie', 'Charlie', 'cpu')); // TypeScript compiled to CommonJS: require('enoki')
+    write(dir, 'kinds/delta.js', `import { cpuBound, decorate, rpc } from 'enoki';\nexport ${js('delta', 'Delta')}`); // "type": "module"
+    write(dir, 'kinds/echo.mjs', `import { cpuBound, decorate, rpc } from 'enoki';\nexport ${js('echo', 'Echo')}`);
+    write(dir, 'kinds/foxtrot.cjs', `const { cpuBound, decorate, rpc } = require('enoki');\n${js('foxtrot', 'Foxtrot', 'cpu')}module.exports = { Foxtrot };\n`);
+    write(
+      dir,
+      'kinds-client.mjs',
+      `import { ClusterRpcProxy } from 'enoki';\nconst rpc = await ClusterRpcProxy.connect('config.yaml');\n` +
+        `for (const s of ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot']) console.log(await rpc[s].hello());\n` +
+        `console.log(await rpc.charlie.square(7), await rpc.foxtrot.square(8));\nawait rpc.close();\n`,
+    );
+    const specs = 'kinds/alpha.ts:Alpha kinds/bravo:Bravo kinds/charlie.cts:Charlie kinds/delta:Delta kinds/echo.mjs:Echo kinds/foxtrot:Foxtrot';
+    const out = await serveAndCall(dir, `npx enoki run --config config.yaml ${specs}`, 'node kinds-client.mjs');
+    expect(out).toBe('alpha\nbravo\ncharlie\ndelta\necho\nfoxtrot\n49 64\n');
+  }, 180_000);
 
   it('refuses a class without entrypoints with ENOKI_ERR_NO_ENTRYPOINTS', async () => {
     await expectNoEntrypointsRefused(dir, 'services/idle.ts', "export class Idle {\n  static name = 'idle';\n  hello(): string {\n    return 'never served';\n  }\n}\n");
@@ -285,9 +335,10 @@ describe('TypeScript, CommonJS (and experimentalDecorators)', () => {
     expect(pkg.type ?? 'commonjs').toBe('commonjs');
   }, 300_000);
 
-  it('type-checks (nodenext in a CommonJS package)', async () => {
+  it('type-checks (nodenext in a CommonJS package), enoki/testing too', async () => {
     await typecheck(dir);
-  }, 180_000);
+    await typecheckEntries(dir, ['enoki', 'enoki/testing']);
+  }, 600_000);
 
   it('serves with enoki run; a require() client and an import client both call it', async () => {
     const run = TS_RUN.find((c) => c.startsWith('npx enoki run '))!;
@@ -308,7 +359,7 @@ describe('TypeScript, CommonJS (and experimentalDecorators)', () => {
     } finally {
       write(dir, 'tsconfig.json', original);
     }
-  }, 180_000);
+  }, 600_000);
 
   it('refuses a class without entrypoints with ENOKI_ERR_NO_ENTRYPOINTS', async () => {
     await expectNoEntrypointsRefused(dir, 'services/idle.ts', "export class Idle {\n  static name = 'idle';\n}\n");
@@ -374,8 +425,7 @@ describe.each([
   let dir: string;
   beforeAll(async () => {
     dir = await newProject(`js-${kind.toLowerCase()}`);
-    await setupCommand('npm init -y', dir);
-    await setupCommand('npm install enoki', dir);
+    for (const command of JS_SETUP) await setupCommand(command, dir);
     for (const title of ['config.yaml', service, client]) write(dir, title);
     // No TypeScript tooling at run time for JavaScript: take tsx away and it must still run.
     rmSync(join(dir, 'node_modules', 'tsx'), { recursive: true, force: true });
@@ -386,6 +436,39 @@ describe.each([
     expect(run).toMatch(/services\/greeter:Greeter$/);
     const out = await serveAndCall(dir, run, `node ${client}`);
     expect(out).toMatch(client.endsWith('.mjs') ? EXPECTED_REPLIES : /Hello, world!/);
+  }, 120_000);
+
+  it('a program runs the decorate()d service itself (ServiceRunner), with @cpuBound in the pool', async () => {
+    let main: string;
+    if (kind === 'ESM') {
+      main = 'main.mjs'; // the README's, as written
+      write(dir, main);
+    } else {
+      // A `.js` file is CommonJS in this project: decorate() from .js, loaded by require().
+      write(dir, 'services/greeter.js', file('services/greeter.cjs'));
+      main = 'main.cjs';
+      write(
+        dir,
+        main,
+        `const { ClusterRpcProxy, ServiceRunner, loadConfig } = require('enoki');
+const { pathToFileURL } = require('node:url');
+const { Greeter } = require('./services/greeter.js');
+
+(async () => {
+  const config = loadConfig('config.yaml');
+  const runner = new ServiceRunner(config);
+  runner.add(Greeter, { module: pathToFileURL(require.resolve('./services/greeter.js')).href });
+  await runner.start();
+  const rpc = await ClusterRpcProxy.connect(config);
+  console.log(await rpc.greeter.fibonacci(20));
+  await rpc.close();
+  await runner.stop();
+})();
+`,
+      );
+    }
+    const { stdout } = await execFileAsync(process.execPath, [main], { cwd: dir, env: env(), timeout: 90_000 });
+    expect(stdout).toMatch(/^6765$/m);
   }, 120_000);
 
   it("an enoki bin from elsewhere (a global install) hands over to the project's own copy", async () => {

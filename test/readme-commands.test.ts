@@ -119,8 +119,8 @@ const COVERED: Covered[] = [
     file: tsxFile,
   },
   ...[
-    /^mkdir hello$/,
-    /^cd hello$/,
+    /^mkdir hello(?:-js)?$/,
+    /^cd hello(?:-js)?$/,
     /^npm init -y$/,
     /^npm pkg set type=module$/,
     /^npm install enoki$/,

@@ -17,7 +17,7 @@ import { wrap, type Remote } from 'comlink';
 import { performance } from 'node:perf_hooks';
 import { MessageChannel, parentPort, threadId, type MessagePort } from 'node:worker_threads';
 import * as errors from '../src/errors.js';
-import { moduleExports } from '../src/module-exports.js';
+import { importModule, moduleExports } from '../src/module-exports.js';
 import { serviceNameOf } from '../src/service-definition.js';
 import { cloneFailureReason, safeString, toError } from '../src/thrown-values.js';
 import { ensureTypeScriptLoader, isTypeScriptModule } from '../src/typescript-loader.js';
@@ -140,7 +140,7 @@ async function findClass(ref: ServiceRef): Promise<ServiceCtor> {
   let ns: Record<string, unknown>;
   try {
     if (isTypeScriptModule(ref.module)) await ensureTypeScriptLoader();
-    ns = moduleExports((await import(ref.module)) as Record<string, unknown>);
+    ns = moduleExports(await importModule(ref.module));
   } catch (err) {
     throw new EnokiError('ENOKI_ERR_SERVICE_LOAD', [ref.serviceName, `a pool thread could not import ${ref.module}: ${describeError(err).name}: ${(err as Error)?.message ?? String(err)}`], {
       cause: err,
