@@ -34,26 +34,21 @@
 // AsyncLocalStorage (async hooks on every promise) costs, the rest being the same (its
 // spans lose their parents inside a method: a measurement, not a setup to use).
 
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { runFromDist } from './run-from-dist.js';
 import amqp from 'amqplib';
 import { ClusterRpcProxy, loadConfig } from 'enoki';
 import { median } from './stats.js';
 import { registerDiscardingSdk, type BenchSdk } from './tracing-sdk.js';
 
-// enoki as users run it: the compiled dist/ (tsc), not src/ through tsx (whose keepNames
-// wraps every closure made per call, about a third more service CPU). tsconfig.build.json
-// has no `paths`, so `enoki` resolves to the package's exports; the peers inherit this.
-if (process.env.TSX_TSCONFIG_PATH === undefined) {
-  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
-  const again = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.build.json' } });
-  process.exit(again.status ?? 1);
-}
+// enoki as users run it: the compiled dist/ (run-from-dist.ts); the peers inherit this.
+runFromDist();
 
 const { values } = parseArgs({
   options: {

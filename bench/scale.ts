@@ -22,18 +22,15 @@
 // --quick: 3 s per measurement after 1 s of warm-up (checks that it works, not numbers).
 // Prints a markdown table and writes bench/results/scale.json and bench/results/scale.svg.
 
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { runFromDist } from './run-from-dist.js';
 import { ClusterRpcProxy, loadConfig, type ClusterClient } from 'enoki';
 
 // enoki as users run it: the compiled dist/ (see bench/rpc.ts); the children inherit this.
-if (process.env.TSX_TSCONFIG_PATH === undefined) {
-  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
-  const again = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.build.json' } });
-  process.exit(again.status ?? 1);
-}
+runFromDist();
 
 const { values } = parseArgs({
   options: {

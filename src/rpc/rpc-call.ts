@@ -55,7 +55,7 @@ export interface RpcCallHost {
   readonly running: Map<string, RunningCall>;
   /** performance.now() when the delivery had to wait for a worker, if it did. */
   queuedSince(message: InboundMessage): number | undefined;
-  /** The call's method returned (or it never ran): its worker slot is free. Called once. */
+  /** The call's method returned (or it never ran): its worker slot is free. Called again at the end; the host releases once. */
   release(call: RpcCall): void;
   /** The call is settled (acked, nacked, or left to the broker): called once, last. */
   settled(call: RpcCall): void;
@@ -67,7 +67,7 @@ export class RpcCall implements SpawnOptions {
   parentCallIdStack?: readonly string[];
   traceHeaders?: Readonly<Record<string, unknown>>;
   waitedMs?: number;
-  /** Whether host.release(this) was called. */
+  /** Whether the host released this call's slot (its release() is idempotent through this). */
   released = false;
   /** The reply's publish and the request's ack, once the method returned. */
   private answered: Promise<void> | undefined;
@@ -88,7 +88,7 @@ export class RpcCall implements SpawnOptions {
     } catch (err) {
       this.host.container.logger.error({ err }, 'unexpected failure handling an RPC request');
     }
-    if (!this.released) this.host.release(this);
+    this.host.release(this);
     this.host.settled(this);
   }
 
@@ -154,7 +154,7 @@ export class RpcCall implements SpawnOptions {
     if (queuedAt !== undefined) this.waitedMs = performance.now() - queuedAt;
     host.running.set(this.key, { delivery: message, method: method.methodName, startedAt: Date.now() });
     await container.spawnWorker(method, args, this);
-    if (!this.released) host.release(this);
+    host.release(this);
     await this.answered;
   }
 
